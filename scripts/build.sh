@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the worker to build/index.js + build/index_bg.wasm with worker-build, using the local
+# wasm-bindgen, esbuild and wasm-opt (worker-build would download them, which fails offline).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
+export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+if [ -f .wasm-toolchain ]; then
+  # No prebuilt wasm32 std: build it from Debian's rust-web-src (see scripts/setup.sh).
+  export RUSTUP_TOOLCHAIN=wasm-host RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+  export CARGO_TARGET_DIR="$PWD/target/wasm-host"
+fi
+echo "[build] worker-build --release"
+worker-build --release . >target-build.log 2>&1 || { tail -n 60 target-build.log >&2; echo "[build] FAILED (full log: target-build.log)" >&2; exit 1; }
+gz=$(gzip -9 -c build/index_bg.wasm | wc -c)
+echo "[build] build/index_bg.wasm: $(wc -c < build/index_bg.wasm) bytes, $gz gzipped"
