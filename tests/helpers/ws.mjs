@@ -1,0 +1,229 @@
+// WebSocket helpers for the black-box suites: a queueing client on Node 24's global WebSocket,
+// and a raw `net` client that performs the upgrade by hand (to see HTTP statuses and to drop
+// the TCP connection without a close handshake).
+import net from 'node:net';
+import { randomBytes, createHash } from 'node:crypto';
+
+function parse(data) {
+  if (typeof data !== 'string') return { text: null, msg: data };
+  try {
+    const v = JSON.parse(data);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return { text: data, msg: v };
+  } catch {}
+  return { text: data, msg: data }; // plain text (chat line, "pong")
+}
+
+/** Queue of received frames with `next(predicate, timeoutMs)`; used by both clients. */
+class FrameQueue {
+  constructor() {
+    this.all = []; // every frame ever received: {msg, text, t}
+    this.pending = []; // not yet consumed by next()
+    this.waiters = [];
+    this.closeInfo = null;
+  }
+  push(frame) {
+    this.all.push(frame);
+    for (let i = 0; i < this.waiters.length; i++) {
+      const w = this.waiters[i];
+      if (w.pred(frame.msg, frame)) {
+        this.waiters.splice(i, 1);
+        clearTimeout(w.timer);
+        w.resolve(w.full ? frame : frame.msg);
+        return;
+      }
+    }
+    this.pending.push(frame);
+  }
+  closed(info) {
+    this.closeInfo = info;
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new Error(`socket closed (${info.code} ${info.reason}) while waiting for ${w.desc}`));
+    }
+  }
+  /** Resolves with the first unconsumed frame matching `pred` (a function, or a `type` string). */
+  next(pred = () => true, timeoutMs = 5000, { full = false } = {}) {
+    const desc = typeof pred === 'string' ? `type ${pred}` : (pred.name || String(pred)).slice(0, 120);
+    if (typeof pred === 'string') { const t = pred; pred = (m) => m?.type === t; }
+    const i = this.pending.findIndex((f) => pred(f.msg, f));
+    if (i >= 0) { const [f] = this.pending.splice(i, 1); return Promise.resolve(full ? f : f.msg); }
+    if (this.closeInfo) return Promise.reject(new Error(`socket already closed (${this.closeInfo.code}) waiting for ${desc}`));
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve, reject, full, desc };
+      w.timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        const seen = this.all.slice(-5).map((f) => f.text ?? String(f.msg)).join('\n  ');
+        reject(new Error(`timeout after ${timeoutMs} ms waiting for ${desc}; last frames:\n  ${seen}`));
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+  /** Resolves true when no frame matching `pred` arrives within ms (already queued ones count). */
+  async none(pred, ms) {
+    try { await this.next(pred, ms); return false; } catch (e) { if (/timeout/.test(e.message)) return true; throw e; }
+  }
+  /** Drops every queued frame. */
+  drain() { this.pending.length = 0; }
+}
+
+/**
+ * Opens a WebSocket and resolves once it is open. Frames are queued; `welcome` is the first.
+ * @returns {Promise<{ws, url, q, next, none, send, sendText, close, closed, frames, waitClose}>}
+ */
+export function connect(url, { timeoutMs = 10_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const q = new FrameQueue();
+    let closeResolve;
+    const closed = new Promise((r) => { closeResolve = r; });
+    let opened = false;
+    const timer = setTimeout(() => { try { ws.close(); } catch {} reject(new Error(`connect ${url}: timeout`)); }, timeoutMs);
+    ws.addEventListener('message', (ev) => {
+      const { text, msg } = parse(ev.data);
+      q.push({ msg, text, t: performance.now() });
+    });
+    ws.addEventListener('close', (ev) => {
+      const info = { code: ev.code, reason: ev.reason, wasClean: ev.wasClean };
+      q.closed(info);
+      closeResolve(info);
+      if (!opened) { clearTimeout(timer); reject(new Error(`connect ${url}: closed before open (${ev.code})`)); }
+    });
+    ws.addEventListener('error', () => {});
+    ws.addEventListener('open', () => {
+      opened = true;
+      clearTimeout(timer);
+      resolve({
+        ws, url, q, closed,
+        frames: q.all,
+        next: (pred, ms, o) => q.next(pred, ms, o),
+        none: (pred, ms) => q.none(pred, ms),
+        send: (obj) => ws.send(JSON.stringify(obj)),
+        sendText: (s) => ws.send(s),
+        close: (code = 1000, reason = '') => { try { ws.close(code, reason); } catch {} return closed; },
+        /** Resolves with {code, reason} or rejects after ms. */
+        waitClose: (ms = 5000) => Promise.race([closed, new Promise((_, rej) => setTimeout(() => rej(new Error(`no close within ${ms} ms`)), ms))]),
+        get readyState() { return ws.readyState; },
+      });
+    });
+  });
+}
+
+/** Connects and waits for the welcome frame: returns [client, welcome]. */
+export async function connectWelcome(url, opts) {
+  const c = await connect(url, opts);
+  const welcome = await c.next(() => true, opts?.welcomeTimeoutMs ?? 10_000);
+  return [c, welcome];
+}
+
+/** Sends a write frame and waits for its ack or reject (matched by opId). */
+export async function write(c, frame, timeoutMs = 10_000) {
+  c.send(frame);
+  return c.next((m) => (m?.type === 'ack' || m?.type === 'reject') && m.opId === frame.opId, timeoutMs);
+}
+
+/**
+ * Raw WebSocket over `net`: does the HTTP upgrade by hand. Resolves with
+ * {status, statusLine, headers, body, socket, q, next, sendText, destroy} once the response
+ * head (and, when the status is not 101, the body) arrived.
+ */
+export function rawConnect(wsUrl, { headers = {}, timeoutMs = 10_000 } = {}) {
+  const u = new URL(wsUrl);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(u.port), u.hostname);
+    const key = randomBytes(16).toString('base64');
+    const q = new FrameQueue();
+    let buf = Buffer.alloc(0);
+    let head = null;
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`raw connect ${wsUrl}: timeout`)); }, timeoutMs);
+    const api = {
+      socket, q,
+      next: (pred, ms, o) => q.next(pred, ms, o),
+      none: (pred, ms) => q.none(pred, ms),
+      sendText: (s) => socket.write(frame(1, Buffer.from(s))),
+      send: (obj) => socket.write(frame(1, Buffer.from(JSON.stringify(obj)))),
+      /** Drops the TCP connection with no close frame (abrupt disconnect). */
+      destroy: () => socket.destroy(),
+    };
+    socket.on('connect', () => {
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      socket.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`);
+    });
+    socket.on('error', (e) => { if (!head) { clearTimeout(timer); reject(e); } });
+    socket.on('close', () => {
+      q.closed({ code: 1006, reason: 'tcp closed' });
+      if (head && head.status !== 101 && !head.done) { head.done = true; clearTimeout(timer); resolve({ ...api, ...head, body: buf.toString() }); }
+    });
+    // a non-101 answer: resolve once the whole body is in (Content-Length or chunked)
+    const finishHttp = () => {
+      if (head.done) return;
+      let body = null;
+      const len = Number(head.headers['content-length']);
+      if (Number.isFinite(len) && head.headers['content-length'] !== undefined) { if (buf.length >= len) body = buf.subarray(0, len).toString(); }
+      else if (/chunked/i.test(head.headers['transfer-encoding'] ?? '')) {
+        const parts = []; let off = 0;
+        for (;;) {
+          const eol = buf.indexOf('\r\n', off); if (eol < 0) break;
+          const n = parseInt(buf.subarray(off, eol).toString(), 16);
+          if (n === 0) { body = Buffer.concat(parts).toString(); break; }
+          if (buf.length < eol + 2 + n + 2) break;
+          parts.push(buf.subarray(eol + 2, eol + 2 + n)); off = eol + 2 + n + 2;
+        }
+      }
+      if (body !== null) { head.done = true; clearTimeout(timer); resolve({ ...api, ...head, body }); socket.destroy(); }
+    };
+    socket.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (!head) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const lines = buf.subarray(0, end).toString().split('\r\n');
+        const statusLine = lines[0];
+        const status = Number(statusLine.split(' ')[1]);
+        const hs = {};
+        for (const l of lines.slice(1)) { const i = l.indexOf(':'); hs[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim(); }
+        head = { status, statusLine, headers: hs };
+        buf = buf.subarray(end + 4);
+        if (status === 101) {
+          const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+          head.acceptOk = hs['sec-websocket-accept'] === accept;
+          clearTimeout(timer);
+          resolve({ ...api, ...head });
+        } else {
+          finishHttp();
+          return;
+        }
+      }
+      if (head.status !== 101) { finishHttp(); return; }
+      // parse server frames (unmasked)
+      for (;;) {
+        if (buf.length < 2) return;
+        const op = buf[0] & 0x0f;
+        let len = buf[1] & 0x7f;
+        let off = 2;
+        if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+        else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+        if (buf.length < off + len) return;
+        const payload = buf.subarray(off, off + len);
+        buf = buf.subarray(off + len);
+        if (op === 1) { const { text, msg } = parse(payload.toString()); q.push({ msg, text, t: performance.now() }); }
+        else if (op === 8) { const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005; q.closed({ code, reason: payload.subarray(2).toString() }); }
+        else if (op === 9) socket.write(frame(10, payload));
+      }
+    });
+  });
+}
+
+function frame(opcode, payload) {
+  const mask = randomBytes(4);
+  let hdr;
+  if (payload.length < 126) { hdr = Buffer.from([0x80 | opcode, 0x80 | payload.length]); }
+  else if (payload.length < 65536) { hdr = Buffer.alloc(4); hdr[0] = 0x80 | opcode; hdr[1] = 0x80 | 126; hdr.writeUInt16BE(payload.length, 2); }
+  else { hdr = Buffer.alloc(10); hdr[0] = 0x80 | opcode; hdr[1] = 0x80 | 127; hdr.writeBigUInt64BE(BigInt(payload.length), 2); }
+  const masked = Buffer.from(payload);
+  for (let i = 0; i < masked.length; i++) masked[i] ^= mask[i & 3];
+  return Buffer.concat([hdr, mask, masked]);
+}
+
+/** ws:// URL of a session socket. */
+export const wsPath = (wsUrl, key, since) => `${wsUrl}/api/v1/sessions/${key}/ws${since !== undefined ? `?since=${since}` : ''}`;

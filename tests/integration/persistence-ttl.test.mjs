@@ -1,0 +1,93 @@
+// Persistence and TTL (issue 2, P14): state survives a wrangler dev restart with the same
+// --persist-to; an idle session expires (404, sockets closed with 4004); writes extend the TTL.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDevServer } from '../helpers/devserver.mjs';
+import { req, createSession, getState, sessionPath, assertError, sleep } from '../helpers/http.mjs';
+import { connectWelcome, wsPath } from '../helpers/ws.mjs';
+
+let srv;
+before(async () => { srv = await startDevServer(); });
+after(async () => { await srv?.stop(); });
+
+describe('persistence', () => {
+  it('state, version, keys and Idempotency-Keys survive stopping and restarting wrangler dev', { timeout: 180_000 }, async () => {
+    const s = await createSession(srv.url, { state: { list: [] } });
+    const s2 = await createSession(srv.url, { state: { other: true }, strict: true });
+    for (let i = 0; i < 5; i++) {
+      const r = await req(srv.url, 'PATCH', sessionPath(s.keys.write), {
+        body: JSON.stringify([{ op: 'add', path: '/list/-', value: i }]),
+        headers: { 'Content-Type': 'application/json-patch+json', 'Idempotency-Key': `persist-${i}` },
+      });
+      assert.equal(r.status, 200, r.text);
+    }
+    const before = await getState(srv.url, s.keys.read);
+    assert.deepEqual(before.state, { list: [0, 1, 2, 3, 4] });
+    assert.equal(before.version, 6);
+
+    const persistTo = srv.persistTo;
+    await srv.stop();
+    srv = await startDevServer({ persistTo });
+
+    const afterR = await getState(srv.url, s.keys.read);
+    assert.deepEqual(afterR.state, before.state);
+    assert.equal(afterR.version, before.version);
+    assert.equal(afterR.updatedAt, before.updatedAt);
+    assert.equal(afterR.etag, '"6"');
+    assert.equal((await getState(srv.url, s.keys.admin)).role, 'admin');
+    assert.equal((await getState(srv.url, s.keys.write)).role, 'write');
+    const g2 = await getState(srv.url, s2.keys.read);
+    assert.deepEqual(g2.state, { other: true });
+    // strictness persisted
+    assertError(await req(srv.url, 'PUT', sessionPath(s2.keys.write), { body: {} }), 428, 'precondition_required');
+    // an Idempotency-Key seen before the restart is still known
+    const dup = await req(srv.url, 'PATCH', sessionPath(s.keys.write), {
+      body: JSON.stringify([{ op: 'add', path: '/list/-', value: 4 }]),
+      headers: { 'Content-Type': 'application/json-patch+json', 'Idempotency-Key': 'persist-4' },
+    });
+    assert.equal(dup.status, 200, dup.text);
+    assert.equal(dup.json.duplicate, true);
+    assert.equal(dup.json.version, 6);
+    // writes continue from the stored version
+    const w = await req(srv.url, 'PUT', sessionPath(s.keys.write), { body: { list: 'done' } });
+    assert.equal(w.status, 200, w.text);
+    assert.equal(w.json.version, 7);
+  });
+});
+
+describe('TTL', () => {
+  it('a session created with ttl:2 is gone after ~4 s (404 for every key and route)', { timeout: 30_000 }, async () => {
+    const s = await createSession(srv.url, { state: { a: 1 }, ttl: 2 });
+    assert.equal(s.ttl, 2);
+    assert.ok(Math.abs(s.expiresAt - s.updatedAt - 2000) < 1500, `expiresAt ${s.expiresAt} updatedAt ${s.updatedAt}`);
+    assert.equal((await req(srv.url, 'GET', sessionPath(s.keys.read))).status, 200);
+    await sleep(4000);
+    for (const role of ['admin', 'write', 'read']) {
+      assertError(await req(srv.url, 'GET', sessionPath(s.keys[role])), 404, 'session_not_found', role);
+    }
+    assertError(await req(srv.url, 'PUT', sessionPath(s.keys.write), { body: { a: 2 } }), 404, 'session_not_found', 'PUT after expiry');
+    assertError(await req(srv.url, 'GET', sessionPath(s.keys.read, '/info')), 404, 'session_not_found', 'info after expiry');
+  });
+
+  it('expiry closes connected sockets with 4004', { timeout: 30_000 }, async () => {
+    const s = await createSession(srv.url, { ttl: 2 });
+    const [c] = await connectWelcome(wsPath(srv.wsUrl, s.keys.read));
+    const info = await c.waitClose(8000);
+    assert.equal(info.code, 4004, JSON.stringify(info));
+    assertError(await req(srv.url, 'GET', sessionPath(s.keys.read)), 404, 'session_not_found');
+  });
+
+  it('a write restarts the idle TTL (expiresAt moves forward)', { timeout: 30_000 }, async () => {
+    const s = await createSession(srv.url, { ttl: 3 });
+    await sleep(1500);
+    const w = await req(srv.url, 'PUT', sessionPath(s.keys.write), { body: { b: 1 } });
+    assert.equal(w.status, 200, w.text);
+    const g = await getState(srv.url, s.keys.read);
+    assert.ok(g.expiresAt >= s.expiresAt + 1000, `expiresAt ${g.expiresAt} should be later than ${s.expiresAt}`);
+    assert.ok(Math.abs(g.expiresAt - (w.json.updatedAt + 3000)) < 1500, `expiresAt ${g.expiresAt} ~ write time + ttl`);
+    await sleep(2200); // past the original expiry, before the new one
+    const g2 = await req(srv.url, 'GET', sessionPath(s.keys.read));
+    assert.equal(g2.status, 200, `still alive after the write extended it: ${g2.text}`);
+    assert.deepEqual(g2.json.state, { b: 1 });
+  });
+});
