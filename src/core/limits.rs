@@ -1,0 +1,101 @@
+//! Configurable limits, read from the worker's `[vars]` with safe defaults and hard ceilings.
+
+use serde::Serialize;
+
+/// Every limit the service enforces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// Largest serialized state, in bytes (kept below SQLite's 2 MB value limit).
+    pub max_state_bytes: usize,
+    /// Largest HTTP request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Idle time to live of a session when the creator gives none, in seconds.
+    pub default_ttl_seconds: u64,
+    /// Largest idle time to live a creator may ask for, in seconds.
+    pub max_ttl_seconds: u64,
+    /// Most WebSocket clients one session accepts.
+    pub max_clients: usize,
+    /// Largest WebSocket frame, in bytes.
+    pub max_message_bytes: usize,
+    /// Most frames one connection may send per second.
+    pub max_messages_per_second: u32,
+    /// Largest presence value, in bytes.
+    pub max_presence_bytes: usize,
+    /// Most ops kept in the op log for resume.
+    pub oplog_max_ops: u64,
+    /// Most bytes of frames kept in the op log for resume.
+    pub oplog_max_bytes: u64,
+    /// Longest long-poll wait, in seconds.
+    pub max_long_poll_seconds: u64,
+}
+
+/// The largest value SQLite storage accepts in one row is 2 MB; leave room for the row.
+const STATE_CEILING: usize = 2_000_000 - 16_384;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_state_bytes: 262_144,
+            max_body_bytes: 524_288,
+            default_ttl_seconds: 86_400,
+            max_ttl_seconds: 2_592_000,
+            max_clients: 256,
+            max_message_bytes: 262_144,
+            max_messages_per_second: 100,
+            max_presence_bytes: 2048,
+            oplog_max_ops: 1000,
+            oplog_max_bytes: 1_048_576,
+            max_long_poll_seconds: 60,
+        }
+    }
+}
+
+impl Limits {
+    /// Builds limits from a `[vars]` lookup; missing or unparsable values keep their default.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let d = Limits::default();
+        let num = |name: &str, default: u64| -> u64 {
+            lookup(name).and_then(|v| v.trim().parse::<u64>().ok()).filter(|v| *v > 0).unwrap_or(default)
+        };
+        let max_state_bytes = (num("MAX_STATE_BYTES", d.max_state_bytes as u64) as usize).min(STATE_CEILING);
+        Limits {
+            max_state_bytes,
+            max_body_bytes: num("MAX_BODY_BYTES", d.max_body_bytes as u64) as usize,
+            default_ttl_seconds: num("DEFAULT_TTL_SECONDS", d.default_ttl_seconds),
+            max_ttl_seconds: num("MAX_TTL_SECONDS", d.max_ttl_seconds),
+            max_clients: num("MAX_CLIENTS", d.max_clients as u64) as usize,
+            max_message_bytes: num("MAX_MESSAGE_BYTES", d.max_message_bytes as u64) as usize,
+            max_messages_per_second: num("MAX_MESSAGES_PER_SECOND", u64::from(d.max_messages_per_second))
+                .min(u64::from(u32::MAX)) as u32,
+            max_presence_bytes: num("MAX_PRESENCE_BYTES", d.max_presence_bytes as u64) as usize,
+            oplog_max_ops: num("OPLOG_MAX_OPS", d.oplog_max_ops),
+            oplog_max_bytes: num("OPLOG_MAX_BYTES", d.oplog_max_bytes),
+            max_long_poll_seconds: num("MAX_LONG_POLL_SECONDS", d.max_long_poll_seconds),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vars_override_defaults_and_bad_values_are_ignored() {
+        let l = Limits::from_vars(|k| match k {
+            "MAX_STATE_BYTES" => Some("1000".into()),
+            "MAX_CLIENTS" => Some("nope".into()),
+            "OPLOG_MAX_OPS" => Some("0".into()),
+            _ => None,
+        });
+        assert_eq!(l.max_state_bytes, 1000);
+        assert_eq!(l.max_clients, 256);
+        assert_eq!(l.oplog_max_ops, 1000);
+    }
+
+    #[test]
+    fn state_limit_stays_below_sqlite_value_limit() {
+        let l = Limits::from_vars(|k| (k == "MAX_STATE_BYTES").then(|| "99999999".into()));
+        assert!(l.max_state_bytes < 2_000_000);
+    }
+}

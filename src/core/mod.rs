@@ -1,0 +1,12 @@
+//! The state logic of a session, in plain Rust with no dependency on the Workers runtime:
+//! versions, patches, the op log, limits, roles and keys, and the wire protocol.
+//! `cargo test` covers all of it natively; `crate::edge` adapts it to Durable Objects.
+
+pub mod document;
+pub mod error;
+pub mod http;
+pub mod incoming;
+pub mod keys;
+pub mod limits;
+pub mod protocol;
+pub mod session;
