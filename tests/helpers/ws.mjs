@@ -14,7 +14,7 @@ function parse(data) {
 }
 
 /** Queue of received frames with `next(predicate, timeoutMs)`; used by both clients. */
-class FrameQueue {
+export class FrameQueue {
   constructor() {
     this.all = []; // every frame ever received: {msg, text, t}
     this.pending = []; // not yet consumed by next()
@@ -227,3 +227,68 @@ function frame(opcode, payload) {
 
 /** ws:// URL of a session socket. */
 export const wsPath = (wsUrl, key, since) => `${wsUrl}/api/v1/sessions/${key}/ws${since !== undefined ? `?since=${since}` : ''}`;
+
+/**
+ * Opens a Server-Sent Events stream with fetch and parses text/event-stream by hand.
+ * Resolves once the response head arrived with {status, headers, q, next, none, close, events}.
+ * Each event is queued as `msg` = {event, id, data, json} (json = parsed data or undefined);
+ * comment lines are collected in `comments`.
+ */
+export async function openSSE(url, { headers = {}, timeoutMs = 10_000 } = {}) {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(new Error('SSE connect timeout')), timeoutMs);
+  let res;
+  try {
+    res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ctrl.signal });
+  } finally { clearTimeout(timer); }
+  const q = new FrameQueue();
+  const comments = [];
+  const out = {
+    status: res.status, headers: res.headers, res, q, comments,
+    events: q.all,
+    next: (pred, ms, o) => q.next(pred, ms, o),
+    none: (pred, ms) => q.none(pred, ms),
+    close: () => { try { ctrl.abort(); } catch {} },
+  };
+  if (res.status !== 200 || !res.body) { out.text = await res.text().catch(() => ''); return out; }
+  (async () => {
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    let ev = { event: 'message', id: undefined, data: [] };
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.search(/\r\n|\r|\n/)) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + (buf.startsWith('\r\n', i) ? 2 : 1));
+          if (line === '') {
+            if (ev.data.length) {
+              const data = ev.data.join('\n');
+              let json; try { json = JSON.parse(data); } catch {}
+              const msg = { event: ev.event, id: ev.id, data, json };
+              q.push({ msg, text: data, t: performance.now() });
+            }
+            ev = { event: 'message', id: undefined, data: [] };
+          } else if (line.startsWith(':')) comments.push(line);
+          else {
+            const c = line.indexOf(':');
+            const field = c < 0 ? line : line.slice(0, c);
+            let val = c < 0 ? '' : line.slice(c + 1);
+            if (val.startsWith(' ')) val = val.slice(1);
+            if (field === 'event') ev.event = val;
+            else if (field === 'data') ev.data.push(val);
+            else if (field === 'id') ev.id = val;
+          }
+        }
+      }
+      q.closed({ code: 0, reason: 'stream ended' });
+    } catch (e) {
+      q.closed({ code: -1, reason: String(e?.message ?? e) });
+    }
+  })();
+  return out;
+}
