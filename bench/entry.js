@@ -1,0 +1,22 @@
+// Benchmark entry: one workerd process serves the Rust worker and the JavaScript baseline.
+// - every export of the worker-build output (build/index.js), so its SessionObject Durable Object
+//   class is bound as SESSIONS exactly as in ../wrangler.toml;
+// - the JS baseline Durable Object class JsSession (bound as JS_SESSIONS);
+// - a default fetch handler that sends /js/* to the baseline and everything else to the Rust
+//   worker's own default export, unchanged.
+import { WorkerEntrypoint } from 'cloudflare:workers';
+import RustWorker from '../build/index.js';
+import { handleJs } from './js-baseline/session.js';
+
+export * from '../build/index.js';
+export { JsSession } from './js-baseline/session.js';
+
+export default class BenchEntry extends WorkerEntrypoint {
+  fetch(request) {
+    const url = request.url;
+    // pathname starts after "http://host"; a cheap prefix test instead of new URL()
+    const p = url.indexOf('/', url.indexOf('//') + 2);
+    if (url.startsWith('/js/', p)) return handleJs(request, this.env);
+    return new RustWorker(this.ctx, this.env).fetch(request);
+  }
+}

@@ -1,0 +1,289 @@
+//! session-sync benchmark load generator (and native ceiling server).
+//!
+//!   loadgen serve --port P
+//!       the native Rust WebSocket server with the same frames (the machine's ceiling)
+//!   loadgen run --server 127.0.0.1:P [--server-pids a,b] [--native 127.0.0.1:Q] [--native-pid p]
+//!               [--targets rust,js,native] [--scenarios cold,fanout,throughput,storm,resume,open]
+//!               [--reps 5] [--quick] --out results.jsonl
+//!       runs every scenario against each target (the Rust service at /, the JS baseline at /js
+//!       of the same server, the native server), interleaved per repetition, and appends one JSON
+//!       record per measurement to --out.
+//!
+//! Every load is bounded in count and time and goes to 127.0.0.1 only.
+
+mod scenarios;
+mod server;
+mod util;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use scenarios::*;
+use serde_json::{json, Value};
+
+struct Opts {
+    server: Option<String>,
+    server_pids: Vec<i32>,
+    native: Option<String>,
+    native_pid: Vec<i32>,
+    targets: Vec<String>,
+    scenarios: Vec<String>,
+    reps: u32,
+    quick: bool,
+    out: String,
+}
+
+fn parse_pids(s: &str) -> Vec<i32> {
+    s.split(',').filter_map(|p| p.trim().parse().ok()).collect()
+}
+
+fn main() {
+    util::now_ns();
+    let args: Vec<String> = std::env::args().collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    match args.get(1).map(String::as_str) {
+        Some("serve") => {
+            let port = args.iter().position(|a| a == "--port").and_then(|i| args.get(i + 1)).and_then(|p| p.parse().ok()).unwrap_or(9901);
+            if let Err(e) = rt.block_on(server::serve(port)) {
+                eprintln!("[native] {e}");
+                std::process::exit(1);
+            }
+        }
+        Some("run") => {
+            let mut o = Opts {
+                server: None,
+                server_pids: vec![],
+                native: None,
+                native_pid: vec![],
+                targets: vec!["rust".into(), "js".into(), "native".into()],
+                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open"].iter().map(|s| s.to_string()).collect(),
+                reps: 5,
+                quick: false,
+                out: "results.jsonl".into(),
+            };
+            let mut reps_set = false;
+            let mut i = 2;
+            while i < args.len() {
+                let v = args.get(i + 1).cloned().unwrap_or_default();
+                match args[i].as_str() {
+                    "--server" => o.server = Some(v),
+                    "--server-pids" => o.server_pids = parse_pids(&v),
+                    "--native" => o.native = Some(v),
+                    "--native-pid" => o.native_pid = parse_pids(&v),
+                    "--targets" => o.targets = v.split(',').map(str::to_string).collect(),
+                    "--scenarios" => o.scenarios = v.split(',').map(str::to_string).collect(),
+                    "--reps" => {
+                        o.reps = v.parse().expect("--reps N");
+                        reps_set = true
+                    }
+                    "--out" => o.out = v,
+                    "--quick" => {
+                        o.quick = true;
+                        i += 1;
+                        continue;
+                    }
+                    other => panic!("unknown option {other}"),
+                }
+                i += 2;
+            }
+            if o.quick && !reps_set {
+                o.reps = 1;
+            }
+            rt.block_on(run(o));
+        }
+        _ => {
+            eprintln!("usage: loadgen serve --port P | loadgen run --server HOST:PORT [...] --out FILE");
+            std::process::exit(2);
+        }
+    }
+}
+
+struct Out {
+    file: std::fs::File,
+}
+
+impl Out {
+    fn rec(&mut self, target: &Target, rep: u32, mut r: Value) {
+        r["target"] = json!(target.name);
+        r["rep"] = json!(rep);
+        let line = r.to_string();
+        writeln!(self.file, "{line}").unwrap();
+        self.file.flush().unwrap();
+        let m = &r["metrics"];
+        let brief = match r["scenario"].as_str().unwrap_or("") {
+            "fanout" => format!("p50 {:.2} p99 {:.2} max {:.2} ms, {}/{} delivered", m["lat"]["p50_ms"], m["lat"]["p99_ms"], m["lat"]["max_ms"], m["delivered"], m["expected"]),
+            "throughput" => format!("{:.0} acked/s ({} rejects), ack p99 {} ms", m["acked_per_s"].as_f64().unwrap_or(0.0), m["rejects"], m["ack_lat"]["p99_ms"]),
+            "storm" => format!("all connected in {} ms ({} failed)", m["all_connected_ms"], m["failed"]),
+            "resume" => format!("caught up in {:.1} ms ({} ops, {}), fill {:.0} writes/s", m["resume_ms"].as_f64().unwrap_or(0.0), m["ops_received"], m["resume"], m["fill_writes_per_s"].as_f64().unwrap_or(0.0)),
+            "open_step" => format!("rate {} -> {} (p99 {} ms, {}/{} delivered, aborted {})", m["rate"], if m["pass"] == json!(true) { "PASS" } else { "fail" }, m["lat"]["p99_ms"], m["delivered"], m["expected"], m["aborted"]),
+            "open" => format!("max sustained {} writes/s = {} deliveries/s", m["max_rate"], m["max_deliveries_per_s"]),
+            "cold" => format!("create {:.1} ms, first ws {:.1} ms", m["create_ms"].as_f64().unwrap_or(0.0), m["first_ws_ms"].as_f64().unwrap_or(0.0)),
+            _ => String::new(),
+        };
+        eprintln!(
+            "[bench] rep {rep} {:<6} {:<10} {:<40} {brief}  (loadgen cpu {:.0}%)",
+            target.name,
+            r["scenario"].as_str().unwrap_or(""),
+            r["params"].to_string(),
+            m["loadgen_cpu_pct"].as_f64().unwrap_or(0.0)
+        );
+    }
+    fn err(&mut self, target: &Target, rep: u32, scenario: &str, params: Value, e: &str) {
+        eprintln!("[bench] rep {rep} {} {scenario} {params} ERROR: {e}", target.name);
+        let r = json!({"scenario": scenario, "params": params, "metrics": {"error": e}, "target": target.name, "rep": rep});
+        writeln!(self.file, "{r}").unwrap();
+    }
+}
+
+async fn cold(t: &Target) -> Res<Value> {
+    let meter = Meter::start(t);
+    let (key, create_ms) = create(t).await?;
+    let t0 = Instant::now();
+    let (mut ws, _) = connect(t, &key, None).await?;
+    let first_ws_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let _ = ws.close(None).await;
+    Ok(json!({"scenario": "cold", "params": {}, "metrics": meter.finish(json!({"create_ms": create_ms, "first_ws_ms": first_ws_ms}))}))
+}
+
+async fn run(o: Opts) {
+    let mut out = Out { file: std::fs::OpenOptions::new().create(true).append(true).open(&o.out).expect("open --out") };
+    let mut targets = Vec::new();
+    for name in &o.targets {
+        let t = match name.as_str() {
+            "rust" => o.server.clone().map(|a| Target { name: "rust".into(), addr: a, prefix: "".into(), pids: o.server_pids.clone() }),
+            "js" => o.server.clone().map(|a| Target { name: "js".into(), addr: a, prefix: "/js".into(), pids: o.server_pids.clone() }),
+            "native" => o.native.clone().map(|a| Target { name: "native".into(), addr: a, prefix: "".into(), pids: o.native_pid.clone() }),
+            _ => None,
+        };
+        if let Some(t) = t {
+            targets.push(t);
+        }
+    }
+    let has = |s: &str| o.scenarios.iter().any(|x| x == s);
+    let q = o.quick;
+    let fan_ns: Vec<usize> = if q { vec![1, 100] } else { vec![1, 10, 100, 250] };
+    let fan_sizes: Vec<(usize, usize)> = if q { vec![(100, 40), (10_000, 15)] } else { vec![(100, 100), (10_000, 40)] };
+    let ks: Vec<usize> = if q { vec![1, 8] } else { vec![1, 8, 32] };
+    let tp_dur = Duration::from_millis(if q { 1000 } else { 2000 });
+    let ms_storm: Vec<usize> = if q { vec![100] } else { vec![100, 500] };
+    let open_dur = Duration::from_millis(if q { 1000 } else { 2000 });
+    let open_subs = 100;
+
+    // the very first request to each target after the server started (cold isolate and object)
+    if has("cold") {
+        for t in &targets {
+            match cold(t).await {
+                Ok(mut r) => {
+                    r["params"] = json!({"first_after_start": true});
+                    out.rec(t, 0, r)
+                }
+                Err(e) => out.err(t, 0, "cold", json!({"first_after_start": true}), &e.to_string()),
+            }
+        }
+    }
+    for rep in 1..=o.reps {
+        macro_rules! each {
+            ($name:expr, $params:expr, |$t:ident| $body:expr) => {
+                for $t in &targets {
+                    match $body.await {
+                        Ok(r) => out.rec($t, rep, r),
+                        Err(e) => out.err($t, rep, $name, $params, &e.to_string()),
+                    }
+                    util::wait_idle(&$t.pids, Duration::from_secs(15)).await;
+                }
+            };
+        }
+        if has("cold") {
+            each!("cold", json!({}), |t| cold(t));
+        }
+        if has("fanout") {
+            for &n in &fan_ns {
+                for t in &targets {
+                    match fanout(t, n, &fan_sizes).await {
+                        Ok(rs) => rs.into_iter().for_each(|r| out.rec(t, rep, r)),
+                        Err(e) => out.err(t, rep, "fanout", json!({"subscribers": n}), &e.to_string()),
+                    }
+                    util::wait_idle(&t.pids, Duration::from_secs(15)).await;
+                }
+            }
+        }
+        if has("throughput") {
+            for &k in &ks {
+                for base in [false, true] {
+                    each!("throughput", json!({"writers": k, "base_version": base}), |t| throughput(t, k, base, tp_dur));
+                }
+            }
+        }
+        if has("storm") {
+            for &m in &ms_storm {
+                each!("storm", json!({"clients": m}), |t| storm(t, m));
+            }
+        }
+        if has("resume") {
+            each!("resume", json!({"ops": 1000}), |t| resume(t, 1000));
+        }
+        if has("open") {
+            for t in &targets {
+                let (best, steps) = open_ladder(t, open_subs, open_dur, q, &mut out, rep).await;
+                let r = json!({"scenario": "open", "params": {"subscribers": open_subs, "bound_ms": 50},
+                    "metrics": {"max_rate": best, "max_deliveries_per_s": best * open_subs as f64, "steps": steps}});
+                out.rec(t, rep, r);
+            }
+        }
+    }
+}
+
+/// Doubling ladder of open-loop rates from 25 writes/s until a step fails (or 12,800/s), then
+/// bisection between the last pass and the first failure. Returns the highest passing rate.
+async fn open_ladder(t: &Target, subs: usize, dur: Duration, quick: bool, out: &mut Out, rep: u32) -> (f64, usize) {
+    let mut best = 0.0f64;
+    let mut fail: Option<f64> = None;
+    let mut rate = 25.0;
+    let mut steps = 0;
+    let step = |rate: f64| {
+        let t = t.clone();
+        async move { open_step(&t, subs, rate, dur, 50.0).await }
+    };
+    while rate <= 12_800.0 {
+        steps += 1;
+        let r = step(rate).await;
+        let pass = matches!(&r, Ok(v) if v["metrics"]["pass"] == json!(true));
+        match r {
+            Ok(v) => out.rec(t, rep, v),
+            Err(e) => out.err(t, rep, "open_step", json!({"rate": rate}), &e.to_string()),
+        }
+        util::wait_idle(&t.pids, Duration::from_secs(15)).await;
+        if !pass {
+            fail = Some(rate);
+            break;
+        }
+        best = rate;
+        rate *= 2.0;
+    }
+    let bisections = if quick { 1 } else { 2 };
+    if let Some(mut hi) = fail {
+        for _ in 0..bisections {
+            if best == 0.0 {
+                break;
+            }
+            let mid = ((best * hi).sqrt() / 5.0).round() * 5.0;
+            if mid <= best || mid >= hi {
+                break;
+            }
+            steps += 1;
+            let r = step(mid).await;
+            let pass = matches!(&r, Ok(v) if v["metrics"]["pass"] == json!(true));
+            match r {
+                Ok(v) => out.rec(t, rep, v),
+                Err(e) => out.err(t, rep, "open_step", json!({"rate": mid}), &e.to_string()),
+            }
+            util::wait_idle(&t.pids, Duration::from_secs(15)).await;
+            if pass {
+                best = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    (best, steps)
+}
