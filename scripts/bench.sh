@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# `npm run bench`: benchmarks the Rust service against a JavaScript Durable Object baseline and a
+# native Rust server (the machine's ceiling), in one run, and writes BENCHMARKS.md.
+#
+#   bash scripts/bench.sh [--quick] [--reps N] [--scenarios cold,fanout,throughput,storm,resume,open]
+#
+# 1. scripts/setup.sh; builds the worker only if build/ is missing (BENCH_SKIP_BUILD=1: never);
+# 2. builds the load generator (bench/loadgen, native Rust, tokio + tokio-tungstenite);
+# 3. starts ONE `wrangler dev` (workerd) with bench/wrangler.bench.toml on a free port: the Rust
+#    worker at / and the JS baseline (bench/js-baseline) at /js/, storage on tmpfs; and the native
+#    server (`loadgen serve`) on another free port; both pinned to core 0 with taskset;
+# 4. runs every scenario against the three targets, interleaved, pinned to core 1, recording the
+#    load generator's and the servers' CPU time on every measurement;
+# 5. stops both servers and writes bench/results/<run>/ (raw JSON lines, meta, chart),
+#    BENCHMARKS.md and docs/bench-chart.svg.
+# All traffic goes to 127.0.0.1; every load is bounded in count and time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+QUICK=0
+LOADGEN_ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; LOADGEN_ARGS+=(--quick) ;;
+    --reps) LOADGEN_ARGS+=(--reps "$2"); shift ;;
+    --scenarios) LOADGEN_ARGS+=(--scenarios "$2"); shift ;;
+    --no-report) NO_REPORT=1 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--reps N] [--scenarios a,b,...] [--no-report]" >&2; exit 2 ;;
+  esac
+  shift
+done
+step() { printf '[bench] %s\n' "$*"; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+bash scripts/setup.sh
+if [ ! -f build/index.js ] || [ ! -f build/index_bg.wasm ]; then
+  [ "${BENCH_SKIP_BUILD:-0}" = 1 ] && { echo "[bench] build/index.js missing (BENCH_SKIP_BUILD=1)" >&2; exit 1; }
+  bash scripts/build.sh
+fi
+step "cargo build --release (bench/loadgen)"
+cargo build --release --quiet --manifest-path bench/loadgen/Cargo.toml
+LOADGEN=$ROOT/bench/loadgen/target/release/loadgen
+
+CORES=$(nproc)
+if [ "$CORES" -ge 2 ]; then SERVER_CPUS=0; LOADGEN_CPUS=1; else SERVER_CPUS=0; LOADGEN_CPUS=0; fi
+PIN_SERVER=(taskset -c "$SERVER_CPUS"); PIN_LOADGEN=(taskset -c "$LOADGEN_CPUS")
+command -v taskset >/dev/null || { PIN_SERVER=(); PIN_LOADGEN=(); step "taskset not found: not pinning"; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
+    || echo $((20000 + RANDOM % 20000))
+}
+descendants() { local p; for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do echo "$p"; descendants "$p"; done; }
+
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
+RUN=$ROOT/bench/results/$RUN_ID
+mkdir -p "$RUN"
+ln -sfn "$RUN_ID" bench/results/latest
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then PERSIST=$(mktemp -d /dev/shm/session-sync-bench.XXXXXX); STORAGE=tmpfs
+else PERSIST=$(mktemp -d /tmp/session-sync-bench.XXXXXX); STORAGE=disk; fi
+PORT=$(free_port); INSPECT=$(free_port); NPORT=$(free_port)
+WPID=""; NPID=""
+cleanup() {
+  [ -n "$NPID" ] && kill "$NPID" 2>/dev/null || true
+  if [ -n "$WPID" ]; then
+    kill -TERM -- "-$WPID" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$WPID" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$WPID" 2>/dev/null || true
+  fi
+  rm -rf "$PERSIST"
+}
+trap cleanup EXIT
+
+step "wrangler dev -c bench/wrangler.bench.toml on 127.0.0.1:$PORT (cpu $SERVER_CPUS, storage $STORAGE)"
+setsid "${PIN_SERVER[@]}" bash scripts/with-node.sh wrangler dev -c bench/wrangler.bench.toml --ip 127.0.0.1 \
+  --port "$PORT" --inspector-port "$INSPECT" --persist-to "$PERSIST" \
+  --show-interactive-dev-session=false --log-level warn >"$RUN/wrangler.log" 2>&1 </dev/null &
+WPID=$!
+deadline=$((SECONDS + 120))
+until curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/v1/health"; do
+  kill -0 "$WPID" 2>/dev/null || { cat "$RUN/wrangler.log" >&2; echo "[bench] wrangler dev exited" >&2; exit 1; }
+  [ $SECONDS -lt $deadline ] || { cat "$RUN/wrangler.log" >&2; echo "[bench] wrangler dev did not answer in 120 s" >&2; exit 1; }
+  sleep 0.25
+done
+SERVER_PIDS=$(echo "$WPID" $(descendants "$WPID") | tr ' ' ',')
+step "server pids (wrangler + workerd): $SERVER_PIDS"
+
+step "native ceiling server on 127.0.0.1:$NPORT (cpu $SERVER_CPUS)"
+"${PIN_SERVER[@]}" "$LOADGEN" serve --port "$NPORT" 2>>"$RUN/native.log" &
+NPID=$!
+sleep 0.3
+
+WASM_BYTES=$(wc -c <build/index_bg.wasm)
+WASM_GZ=$(gzip -9 -c build/index_bg.wasm | wc -c)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+START=$SECONDS
+step "load generator on cpu $LOADGEN_CPUS: ${LOADGEN_ARGS[*]:-(full run)}"
+"${PIN_LOADGEN[@]}" timeout 2400 "$LOADGEN" run --server "127.0.0.1:$PORT" --server-pids "$SERVER_PIDS" \
+  --native "127.0.0.1:$NPORT" --native-pid "$NPID" "${LOADGEN_ARGS[@]}" --out "$RUN/results.jsonl"
+ELAPSED=$((SECONDS - START))
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+CMD="npm run bench"
+[ ${#LOADGEN_ARGS[@]} -gt 0 ] && CMD="bash scripts/bench.sh ${LOADGEN_ARGS[*]}"
+cat >"$RUN/meta.json" <<EOF
+{
+  "run": "$RUN_ID",
+  "command": "$CMD",
+  "quick": $([ $QUICK = 1 ] && echo true || echo false),
+  "git": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)",
+  "cores": $CORES,
+  "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//;s/"//g')",
+  "mem_gib": $(awk '/MemTotal/{printf "%.0f", $2/1048576}' /proc/meminfo),
+  "server_cpus": "$SERVER_CPUS",
+  "loadgen_cpus": "$LOADGEN_CPUS",
+  "storage": "$STORAGE",
+  "wasm_bytes": $WASM_BYTES,
+  "wasm_gzip9_bytes": $WASM_GZ,
+  "loadavg_before": "$LOAD_BEFORE",
+  "loadavg_after": "$LOAD_AFTER",
+  "seconds": $ELAPSED,
+  "rustc": "$(rustc --version)",
+  "wrangler": "$(bash scripts/with-node.sh wrangler --version 2>/dev/null | tail -n1)",
+  "node": "$(bash scripts/with-node.sh node --version)"
+}
+EOF
+cleanup; trap - EXIT; WPID=""; NPID=""
+step "raw results: bench/results/$RUN_ID/ (${ELAPSED}s)"
+if [ "${NO_REPORT:-0}" != 1 ]; then
+  bash scripts/with-node.sh node bench/report.mjs "$RUN"
+fi
