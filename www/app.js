@@ -1,0 +1,198 @@
+// Shared glue of the demo pages: header, status badge, start/join panel, share links, names.
+// The session key travels in the URL fragment (#key=...), so it never reaches server logs.
+import { request, joinSession, keyFromHash, sessionIdOf } from './sdk/session-sync.js';
+
+const PAGES = [
+  ['index.html', 'Home'], ['chat.html', 'Chat'], ['tictactoe.html', 'Tic-tac-toe'],
+  ['whiteboard.html', 'Whiteboard'], ['presenter.html', 'Presenter'], ['inspector.html', 'Inspector'],
+];
+
+/** Element by id. */
+export const $ = (id) => document.getElementById(id);
+
+/** Creates an element with properties and children. */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+/** Query parameters of the fragment (#key=...&read=...). */
+export function hashParams() { return new URLSearchParams(location.hash.replace(/^#/, '')); }
+
+/** SDK options from the page's query string (?transport=sse is handy to try the fallbacks). */
+export function sdkOptions() {
+  const q = new URLSearchParams(location.search);
+  const o = {};
+  if (q.get('transport')) o.transport = q.get('transport');
+  return o;
+}
+
+/** Renders the shared header with the navigation and a status badge. */
+export function renderHeader() {
+  const here = location.pathname.split('/').pop() || 'index.html';
+  const header = h('header', { class: 'top' },
+    h('a', { class: 'brand', href: 'index.html' }, 'session-sync'),
+    h('nav', { 'aria-label': 'Demos' }, PAGES.map(([href, label]) =>
+      h('a', { href, 'aria-current': href === here ? 'page' : null }, label))),
+    h('span', { id: 'status', class: 'badge', 'data-status': 'idle', role: 'status', 'aria-live': 'polite' }, 'not connected'));
+  document.body.prepend(h('a', { class: 'skip', href: '#main' }, 'Skip to content'), header);
+}
+
+/** Keeps the header badge in sync with a session's status. */
+export function bindStatus(session) {
+  const el = $('status');
+  const show = (s) => {
+    el.dataset.status = s;
+    el.textContent = s === 'open' ? `live (${session.transport})` : s;
+  };
+  show(session.status);
+  session.on('status', show);
+  session.on('transport', () => show(session.status));
+}
+
+/** The visitor's display name (kept in localStorage). */
+export function getName() {
+  let n = localStorage.getItem('session-sync:name');
+  if (!n) {
+    n = `Guest ${Math.floor(1000 + Math.random() * 9000)}`;
+    localStorage.setItem('session-sync:name', n);
+  }
+  return n;
+}
+/** Saves the display name. */
+export function setName(n) { localStorage.setItem('session-sync:name', n); }
+
+/** A stable id for this browser tab (survives reloads and reconnects, unlike clientId). */
+export function tabId() {
+  let id = sessionStorage.getItem('session-sync:tab');
+  if (!id) {
+    id = Math.random().toString(36).slice(2, 10);
+    sessionStorage.setItem('session-sync:tab', id);
+  }
+  return id;
+}
+
+/** Links to share: the write link also carries the read key so co-editors can hand it on. */
+export function links(writeKey, readKey) {
+  const base = location.href.split('#')[0];
+  return {
+    write: writeKey ? `${base}#key=${writeKey}${readKey ? `&read=${readKey}` : ''}` : null,
+    read: readKey ? `${base}#key=${readKey}` : null,
+  };
+}
+
+/** Renders the share links of the current session into `el`. */
+export function renderShare(el, session) {
+  const p = hashParams();
+  const writeKey = session.keys ? session.keys.write : session.canWrite ? session.key : null;
+  const readKey = session.keys ? session.keys.read : p.get('read') || (session.role === 'read' ? session.key : null);
+  const l = links(writeKey, readKey);
+  el.replaceChildren(h('h2', {}, 'Share'));
+  const row = (label, url, id) => h('div', { class: 'link' },
+    h('span', {}, label),
+    h('input', { id, readonly: true, value: url, 'aria-label': `${label} link`, onfocus: (e) => e.target.select() }),
+    h('button', { class: 'secondary', type: 'button', onclick: (e) => copy(url, e.target) }, 'Copy'));
+  const box = h('div', { class: 'share' });
+  if (l.write) box.append(row('Can edit', l.write, 'share-write'));
+  if (l.read) box.append(row('Read-only', l.read, 'share-read'));
+  box.append(h('p', { class: 'muted small' }, 'The key is in the link\u2019s #fragment: browsers never send it to the server\u2019s logs.'));
+  el.append(box);
+  el.hidden = false;
+}
+
+async function copy(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = 'Copied';
+  } catch {
+    button.textContent = 'Select + Ctrl+C';
+  }
+  setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+}
+
+/**
+ * Starts the page: with a key in the fragment it joins that session; without one it shows the
+ * start panel (start a new session, or paste a key or link). Resolves with the session.
+ * @param {{initialState?: any, startLabel?: string, intro?: string, onSession?: (s:any) => void}} opts
+ */
+export function boot(opts) {
+  renderHeader();
+  window.addEventListener('hashchange', () => location.reload());
+  const key = keyFromHash();
+  const startEl = $('start');
+  const appEl = $('app');
+  if (!key) {
+    startEl.hidden = false;
+    appEl.hidden = true;
+    startEl.replaceChildren(
+      h('h2', {}, opts.startTitle || 'Start or join'),
+      opts.intro ? h('p', { class: 'muted' }, opts.intro) : null,
+      h('div', { class: 'row' },
+        h('button', { id: 'start-btn', type: 'button', onclick: start }, opts.startLabel || 'Start a new session')),
+      h('form', { class: 'row', style: 'margin-top:0.75rem', onsubmit: (e) => { e.preventDefault(); join(); } },
+        h('label', { for: 'join-key' }, 'Join with a link or key'),
+        h('input', { id: 'join-key', class: 'grow', placeholder: 'https://\u2026#key=\u2026 or the key', autocomplete: 'off' }),
+        h('button', { class: 'secondary', type: 'submit' }, 'Join')),
+      h('p', { id: 'start-error', class: 'notice error', hidden: true }));
+    return new Promise(() => {});
+  }
+
+  async function start() {
+    const btn = $('start-btn');
+    btn.disabled = true;
+    try {
+      const created = await request('POST', '/sessions', { body: { state: opts.initialState ?? {} } });
+      localStorage.setItem(`session-sync:admin:${created.sessionId}`, created.keys.admin);
+      location.hash = `key=${created.keys.write}&read=${created.keys.read}`; // reloads into the session
+    } catch (e) {
+      showError(`Could not start a session: ${e.message}`);
+      btn.disabled = false;
+    }
+  }
+
+  function join() {
+    const raw = $('join-key').value.trim();
+    const k = keyFromHash(raw.includes('#') ? raw.slice(raw.indexOf('#')) : `key=${raw}`);
+    if (!k) { showError('That is not a session link or key.'); return; }
+    const q = new URLSearchParams(raw.includes('#') ? raw.slice(raw.indexOf('#') + 1) : '');
+    location.hash = `key=${k}${q.get('read') ? `&read=${q.get('read')}` : ''}`;
+  }
+
+  function showError(msg) {
+    const el = $('start-error');
+    el.textContent = msg;
+    el.hidden = false;
+  }
+
+  startEl.hidden = true;
+  appEl.hidden = false;
+  return (async () => {
+    let session;
+    try {
+      session = await joinSession(key, { ...sdkOptions(), wait: false });
+      bindStatus(session);
+      session.on('error', (e) => {
+        if (session.status === 'closed') fatal(`Session closed: ${e.code === 'session_not_found' ? 'it does not exist or has expired' : e.message}`);
+      });
+      await session.ready;
+    } catch (e) {
+      fatal(`Could not join: ${e.code === 'session_not_found' ? 'the session does not exist or has expired' : e.message}`);
+      throw e;
+    }
+    const admin = localStorage.getItem(`session-sync:admin:${sessionIdOf(key)}`);
+    if (admin) session.adminKey = admin;
+    window.session = session; // handy in the console (and for the tests)
+    return session;
+  })();
+
+  function fatal(msg) {
+    appEl.prepend(h('p', { class: 'notice error', role: 'alert' }, msg, ' ', h('a', { href: location.pathname }, 'Start over')));
+  }
+}
