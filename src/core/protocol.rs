@@ -248,6 +248,12 @@ impl ServerFrame {
     }
 }
 
+/// Formats one Server-Sent Events event carrying a frame.
+pub fn sse_event(event: &str, id: Option<u64>, data: &str) -> String {
+    let id = id.map(|v| format!("id: {v}\n")).unwrap_or_default();
+    format!("event: {event}\n{id}data: {data}\n\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +297,12 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nuke"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"set","state":1,"extra":2}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"set"}"#).is_err());
+    }
+
+    #[test]
+    fn sse_events_follow_the_event_stream_format() {
+        assert_eq!(sse_event("update", Some(3), "{}"), "event: update\nid: 3\ndata: {}\n\n");
+        assert_eq!(sse_event("broadcast", None, "1"), "event: broadcast\ndata: 1\n\n");
     }
 
     #[test]

@@ -1,0 +1,9 @@
+//! The Workers adapter (wasm only): the router entry point and the session Durable Object.
+//! Everything here is glue around `crate::core`.
+
+mod hub;
+mod object;
+mod respond;
+mod router;
+mod sql_store;
+
