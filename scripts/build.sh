@@ -15,6 +15,6 @@ fi
 echo "[build] worker-build --release"
 worker-build --release . >target-build.log 2>&1 || { tail -n 60 target-build.log >&2; echo "[build] FAILED (full log: target-build.log)" >&2; exit 1; }
 # worker-build keeps the name section (~165 KB); strip it and the producers section.
-"$WASM_OPT_BIN" build/index_bg.wasm --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-debug --strip-producers -o build/index_bg.wasm
+"$WASM_OPT_BIN" build/index_bg.wasm --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-debug --strip-producers -o build/index_bg.wasm.tmp && mv build/index_bg.wasm.tmp build/index_bg.wasm
 gz=$(gzip -9 -c build/index_bg.wasm | wc -c)
 echo "[build] build/index_bg.wasm: $(wc -c < build/index_bg.wasm) bytes, $gz gzipped"
