@@ -1,14 +1,16 @@
 // Benchmark entry: one workerd process serves the Rust worker and the JavaScript baseline.
-// - every export of the worker-build output (build/index.js), so its SessionObject Durable Object
+// - every export of the worker-build output, from bench/build/: a snapshot of ../build/ that
+//   scripts/bench.sh copies (a rebuild of build/ under a running `wrangler dev` reloads it
+//   mid-write and kills the run), so its SessionObject Durable Object
 //   class is bound as SESSIONS exactly as in ../wrangler.toml;
 // - the JS baseline Durable Object class JsSession (bound as JS_SESSIONS);
 // - a default fetch handler that sends /js/* to the baseline and everything else to the Rust
 //   worker's own default export, unchanged.
 import { WorkerEntrypoint } from 'cloudflare:workers';
-import RustWorker from '../build/index.js';
+import RustWorker from './build/index.js';
 import { handleJs } from './js-baseline/session.js';
 
-export * from '../build/index.js';
+export * from './build/index.js';
 export { JsSession } from './js-baseline/session.js';
 
 export default class BenchEntry extends WorkerEntrypoint {

@@ -62,6 +62,7 @@ p();
 p('## Setup');
 p();
 p(`- Machine: ${meta.cores} cores (${meta.cpu}), ${meta.mem_gib} GiB. Servers pinned to cpu ${meta.server_cpus}, the load generator to cpu ${meta.loadgen_cpus} (\`taskset\`). Load average before/after: ${meta.loadavg_before} / ${meta.loadavg_after} (other work on the machine shows up here).`);
+p(`- Request path: ${meta.via === 'direct' ? "straight to the workerd process that runs the worker (its own entry socket), not through the proxy worker that `wrangler dev` puts in front of it in a second workerd process (that proxy costs about a third of the server CPU per frame, for both targets alike; `BENCH_VIA=proxy npm run bench` measures through it)" : "through the port of `wrangler dev` (its proxy worker, in a second workerd process, is on the path of every frame for both targets)"}. Servers and load generator run at nice ${meta.nice ?? 0}.`);
 p(`- **Rust service**: the built worker (\`build/index.js\` + \`build/index_bg.wasm\`), unchanged, under \`wrangler dev\` (${meta.wrangler}, workerd), with \`bench/wrangler.bench.toml\`.`);
 p('- **JS baseline**: `bench/js-baseline/session.js`, a minimal JavaScript Durable Object with the same frames and the same write path (SQLite state + op log, opId de-duplication, baseVersion check, merge patch, ack + one `update` broadcast, hibernation API, presence join/leave), served by the **same** `wrangler dev` process at `/js/` (`bench/entry.js` re-exports the worker-build output and routes `/js/*` to the baseline).');
 p('- **native ceiling**: `loadgen serve`, a tokio + tokio-tungstenite server in `bench/loadgen/` with the same frames, state in memory (still parsed, merged, re-serialized per write): what this machine does without workerd, wasm or storage.');
@@ -104,11 +105,12 @@ for (const bytes of paramsOf('fanout', 'bytes')) {
     for (const t of TARGETS) row.push(`${fmt(med('fanout', q, t, 'lat.p50_ms'))} / ${fmt(med('fanout', q, t, 'lat.p95_ms'))} / ${fmt(med('fanout', q, t, 'lat.p99_ms'))} / ${fmt(med('fanout', q, t, 'lat.max_ms'))}`);
     row.push(ratio(med('fanout', q, 'rust', 'lat.p99_ms'), med('fanout', q, 'js', 'lat.p99_ms')));
     row.push(ratio(med('fanout', q, 'rust', 'lat.p99_ms'), med('fanout', q, 'native', 'lat.p99_ms')));
+    row.push(TARGETS.map((t) => fmt(median(sel('fanout', q, t).map((r) => 1000 * r.metrics.server_cpu_ms / r.metrics.expected)), 0)).join(' / '));
     row.push(TARGETS.map((t) => fmt(med('fanout', q, t, 'loadgen_cpu_pct'), 0) + '%').join(' / '));
     fanRows.push(row);
   }
 }
-table(['case', 'Rust p50/p95/p99/max ms', 'JS p50/p95/p99/max ms', 'native p50/p95/p99/max ms', 'p99 Rust/JS', 'p99 Rust/native', 'lg cpu R/J/N'], fanRows);
+table(['case', 'Rust p50/p95/p99/max ms', 'JS p50/p95/p99/max ms', 'native p50/p95/p99/max ms', 'p99 Rust/JS', 'p99 Rust/native', 'server cpu µs per delivery R/J/N', 'lg cpu R/J/N'], fanRows);
 const lostFan = recs.filter((r) => r.scenario === 'fanout' && !r.metrics.error && (r.metrics.delivered !== r.metrics.expected || r.metrics.bad_order > 0));
 p(lostFan.length ? `Incomplete or out-of-order fan-out runs: ${lostFan.map((r) => `${r.target} N=${r.params.subscribers} ${r.params.bytes} B rep ${r.rep} (${r.metrics.delivered}/${r.metrics.expected}, ${r.metrics.bad_order} out of order)`).join('; ')}.` : 'Every update reached every subscriber exactly once and in version order in every fan-out run.');
 p();

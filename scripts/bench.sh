@@ -110,6 +110,27 @@ until curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/v1/health"; do
 done
 SERVER_PIDS=$(echo "$WPID" $(descendants "$WPID") | tr ' ' ',')
 step "server pids (wrangler + workerd): $SERVER_PIDS"
+# `wrangler dev` answers on --port through a proxy worker in a second workerd process, which costs
+# about a third of the server CPU on every frame, for both targets alike. By default the load goes
+# straight to the workerd that runs the worker (its own entry socket; same process, same
+# config); BENCH_VIA=proxy measures through wrangler's proxy instead.
+VIA=${BENCH_VIA:-direct}
+TARGET_PORT=$PORT
+if [ "$VIA" = direct ]; then
+  direct=""
+  for pid in $(descendants "$WPID"); do
+    [ "$(cat /proc/$pid/comm 2>/dev/null)" = workerd ] || continue
+    for port in $(ss -ltnpH 2>/dev/null | grep "pid=$pid," | awk '{print $4}' | sed 's/.*://'); do
+      [ "$port" = "$PORT" ] && continue
+      if curl -sf -m 2 "http://127.0.0.1:$port/api/v1/health" 2>/dev/null | grep -q '"ok"' \
+         && curl -sf -m 2 "http://127.0.0.1:$port/js/api/v1/health" 2>/dev/null | grep -q '"ok"'; then
+        direct=$port; break 2
+      fi
+    done
+  done
+  if [ -n "$direct" ]; then TARGET_PORT=$direct; step "load goes straight to workerd's entry socket 127.0.0.1:$direct (BENCH_VIA=proxy for wrangler's port)"
+  else VIA=proxy; step "workerd's own entry socket not found: load goes through wrangler's port $PORT"; fi
+fi
 
 step "native ceiling server on 127.0.0.1:$NPORT (cpu $SERVER_CPUS)"
 "${PIN_SERVER[@]}" "$LOADGEN" serve --port "$NPORT" 2>>"$RUN/native.log" &
@@ -121,7 +142,7 @@ WASM_GZ=$(gzip -9 -c bench/build/index_bg.wasm | wc -c)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$SECONDS
 step "load generator on cpu $LOADGEN_CPUS: ${LOADGEN_ARGS[*]:-(full run)}"
-"${PIN_LOADGEN[@]}" timeout 2400 "$LOADGEN" run --server "127.0.0.1:$PORT" --server-pids "$SERVER_PIDS" \
+"${PIN_LOADGEN[@]}" timeout 2400 "$LOADGEN" run --server "127.0.0.1:$TARGET_PORT" --server-pids "$SERVER_PIDS" \
   --native "127.0.0.1:$NPORT" --native-pid "$NPID" "${LOADGEN_ARGS[@]}" --out "$RUN/results.jsonl"
 ELAPSED=$((SECONDS - START))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -141,6 +162,7 @@ cat >"$RUN/meta.json" <<EOF
   "loadgen_cpus": "$LOADGEN_CPUS",
   "storage": "$STORAGE",
   "nice": "$NICE",
+  "via": "$VIA",
   "wasm_bytes": $WASM_BYTES,
   "wasm_gzip9_bytes": $WASM_GZ,
   "loadavg_before": "$LOAD_BEFORE",
