@@ -20,6 +20,15 @@ export class FrameQueue {
     this.pending = []; // not yet consumed by next()
     this.waiters = [];
     this.closeInfo = null;
+    this.closeWaiters = [];
+  }
+  /** Resolves with {code, reason} once closed (close frame or connection end); rejects after ms. */
+  waitClose(ms = 5000) {
+    if (this.closeInfo) return Promise.resolve(this.closeInfo);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no close within ${ms} ms`)), ms);
+      this.closeWaiters.push((i) => { clearTimeout(t); resolve(i); });
+    });
   }
   push(frame) {
     this.all.push(frame);
@@ -35,7 +44,9 @@ export class FrameQueue {
     this.pending.push(frame);
   }
   closed(info) {
+    if (this.closeInfo) return; // the first of close frame / TCP end wins
     this.closeInfo = info;
+    for (const r of this.closeWaiters.splice(0)) r(info);
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
       w.reject(new Error(`socket closed (${info.code} ${info.reason}) while waiting for ${w.desc}`));
@@ -141,8 +152,13 @@ export function rawConnect(wsUrl, { headers = {}, timeoutMs = 10_000 } = {}) {
       none: (pred, ms) => q.none(pred, ms),
       sendText: (s) => socket.write(frame(1, Buffer.from(s))),
       send: (obj) => socket.write(frame(1, Buffer.from(JSON.stringify(obj)))),
+      frames: q.all,
       /** Drops the TCP connection with no close frame (abrupt disconnect). */
       destroy: () => socket.destroy(),
+      /** Resolves with the server's close frame {code, reason} (or the TCP end, code 1006). */
+      waitClose: (ms) => q.waitClose(ms),
+      /** Sends a close frame, then ends the TCP connection. */
+      close: (code = 1000) => { const b = Buffer.alloc(2); b.writeUInt16BE(code); try { socket.write(frame(8, b)); } catch {} setTimeout(() => socket.destroy(), 50); },
     };
     socket.on('connect', () => {
       const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
@@ -207,7 +223,11 @@ export function rawConnect(wsUrl, { headers = {}, timeoutMs = 10_000 } = {}) {
         const payload = buf.subarray(off, off + len);
         buf = buf.subarray(off + len);
         if (op === 1) { const { text, msg } = parse(payload.toString()); q.push({ msg, text, t: performance.now() }); }
-        else if (op === 8) { const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005; q.closed({ code, reason: payload.subarray(2).toString() }); }
+        else if (op === 8) {
+          const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+          q.closed({ code, reason: payload.subarray(2).toString() });
+          try { socket.write(frame(8, payload.subarray(0, 2))); } catch {}
+        }
         else if (op === 9) socket.write(frame(10, payload));
       }
     });
@@ -291,4 +311,12 @@ export async function openSSE(url, { headers = {}, timeoutMs = 10_000 } = {}) {
     }
   })();
   return out;
+}
+
+/** Raw-socket client (see rawConnect) that asserts the 101 and waits for the welcome: [client, welcome]. */
+export async function rawWelcome(url, opts) {
+  const c = await rawConnect(url, opts);
+  if (c.status !== 101) throw new Error(`upgrade answered ${c.statusLine}: ${c.body}`);
+  const welcome = await c.next(() => true, 10_000);
+  return [c, welcome];
 }

@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError, wrongSecret } from '../helpers/http.mjs';
-import { connectWelcome, write, rawConnect, wsPath } from '../helpers/ws.mjs';
+import { connectWelcome, rawWelcome, write, rawConnect, wsPath } from '../helpers/ws.mjs';
 
 let srv;
 let base;
@@ -116,8 +116,9 @@ describe('WebSocket upgrade errors', () => {
 describe('rotate and delete close sockets', () => {
   it('rotate closes sockets opened with the old write and read keys with 4003; admin sockets stay; new keys connect', async () => {
     const s = await createSession(base, { state: { a: 1 } });
-    const [cw] = await connectWelcome(wsPath(wsBase, s.keys.write));
-    const [cr] = await connectWelcome(wsPath(wsBase, s.keys.read));
+    // raw sockets: they see the server's close frame itself (see the note in the DELETE test)
+    const [cw] = await rawWelcome(wsPath(wsBase, s.keys.write));
+    const [cr] = await rawWelcome(wsPath(wsBase, s.keys.read));
     const [ca] = await connectWelcome(wsPath(wsBase, s.keys.admin));
     const r = await req(base, 'POST', sessionPath(s.keys.admin, '/rotate'));
     assert.equal(r.status, 200, r.text);
@@ -142,12 +143,23 @@ describe('rotate and delete close sockets', () => {
   it('DELETE closes every socket with 4004', async () => {
     const s = await createSession(base);
     const socks = [];
-    for (const role of ['admin', 'write', 'read']) socks.push((await connectWelcome(wsPath(wsBase, s.keys[role])))[0]);
+    for (const role of ['admin', 'write', 'read']) socks.push((await rawWelcome(wsPath(wsBase, s.keys[role])))[0]);
     const d = await req(base, 'DELETE', sessionPath(s.keys.admin));
     assert.equal(d.status, 204);
     const infos = await Promise.all(socks.map((c) => c.waitClose(5000)));
     assert.deepEqual(infos.map((i) => i.code), [4004, 4004, 4004]);
     const again = await rawConnect(wsPath(wsBase, s.keys.read));
     assert.equal(again.status, 404, again.statusLine);
+  });
+
+  it('a standard WebSocket client (Node/undici) sees the close event with 4004 after DELETE', async () => {
+    // A client only fires `close` once the server ends the connection after the closing
+    // handshake; a server that sends its close frame but never ends the TCP connection leaves
+    // browsers and SDKs waiting.
+    const s = await createSession(base);
+    const [c] = await connectWelcome(wsPath(wsBase, s.keys.write));
+    assert.equal((await req(base, 'DELETE', sessionPath(s.keys.admin))).status, 204);
+    const info = await c.waitClose(5000);
+    assert.equal(info.code, 4004);
   });
 });

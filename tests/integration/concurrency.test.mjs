@@ -25,6 +25,7 @@ describe('optimistic concurrency over HTTP', () => {
     async function client(id) {
       let acked = 0;
       let attempts = 0;
+      let streak = 0; // consecutive conflicts: randomized exponential backoff
       while (acked < PER_CLIENT) {
         assert.ok(Date.now() < deadline, `client ${id} ran out of time after ${acked} acks`);
         assert.ok(++attempts < 3000, `client ${id}: too many attempts`);
@@ -37,11 +38,13 @@ describe('optimistic concurrency over HTTP', () => {
           assert.equal(p.json.version, v + 1, 'a conditional write moves the version by exactly one');
           ackedVersions.push(p.json.version);
           acked++;
+          streak = 0;
         } else if (p.status === 412) {
           assert.equal(p.json.error.code, 'version_conflict');
           assert.ok(p.json.currentVersion > v, `currentVersion ${p.json.currentVersion} > ${v}`);
           conflicts++;
-          await sleep(Math.random() * 15);
+          streak++;
+          await sleep(Math.random() * Math.min(150, 5 * 2 ** streak));
         } else {
           assert.fail(`unexpected ${p.status} ${p.text}`);
         }

@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError, sleep } from '../helpers/http.mjs';
-import { connectWelcome, wsPath } from '../helpers/ws.mjs';
+import { rawWelcome, wsPath } from '../helpers/ws.mjs';
 
 let srv;
 before(async () => { srv = await startDevServer(); });
@@ -71,7 +71,7 @@ describe('TTL', () => {
 
   it('expiry closes connected sockets with 4004', { timeout: 30_000 }, async () => {
     const s = await createSession(srv.url, { ttl: 2 });
-    const [c] = await connectWelcome(wsPath(srv.wsUrl, s.keys.read));
+    const [c] = await rawWelcome(wsPath(srv.wsUrl, s.keys.read));
     const info = await c.waitClose(8000);
     assert.equal(info.code, 4004, JSON.stringify(info));
     assertError(await req(srv.url, 'GET', sessionPath(s.keys.read)), 404, 'session_not_found');

@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath } from '../helpers/http.mjs';
-import { connect, connectWelcome, write, wsPath } from '../helpers/ws.mjs';
+import { rawConnect, rawWelcome, connectWelcome, write, wsPath } from '../helpers/ws.mjs';
 
 const LIMITS = { MAX_MESSAGE_BYTES: '1024', MAX_STATE_BYTES: '800', MAX_MESSAGES_PER_SECOND: '30', MAX_CLIENTS: '4' };
 let srv;
@@ -41,8 +41,6 @@ describe('bad frames get error frames; the connection stays open; state unchange
       '{"no_type":true}',
       '{"type":"set","opId":"m4"}',
       '{"type":"set","opId":"m5","state":{},"baseVersion":"one"}',
-      '{"type":"patch","opId":"m6"}',
-      '{"type":"patch","opId":"m7","merge":{"a":2},"ops":[]}',
       '{"type":"set","opId":7,"state":{}}',
       '{"type":"broadcast"}',
     ];
@@ -58,6 +56,20 @@ describe('bad frames get error frames; the connection stays open; state unchange
     assert.ok(await other.none((m) => typeof m === 'string', 10), 'malformed JSON objects are not chat lines');
     await unchanged(s, { a: 1 }, 1);
     await c.close(); await other.close();
+  });
+
+  it('a patch frame with neither or both of merge/ops is the wrong shape: invalid_frame (P10)', async () => {
+    const s = await createSession(base, { state: { a: 1 } });
+    const [c] = await connectWelcome(wsPath(wsBase, s.keys.write));
+    for (const text of ['{"type":"patch","opId":"m6"}', '{"type":"patch","opId":"m7","merge":{"a":2},"ops":[]}']) {
+      c.sendText(text);
+      const e = await c.next((m) => m?.type === 'error' || m?.type === 'reject' || m?.type === 'ack');
+      assert.notEqual(e.type, 'ack', `${text} must not be applied`);
+      assert.equal(e.code, 'invalid_frame', `${text} -> ${JSON.stringify(e)}`);
+    }
+    await stillOpen(c);
+    await unchanged(s, { a: 1 }, 1);
+    await c.close();
   });
 
   it('bad patches: invalid_patch and patch_conflict (with the current version); atomic', async () => {
@@ -147,7 +159,7 @@ describe('limits', () => {
   it('a frame over maxMessageBytes gets error message_too_large and close 1009; state unchanged', async () => {
     const s = await createSession(base, { state: { a: 1 } });
     const [other] = await connectWelcome(wsPath(wsBase, s.keys.read));
-    const [c] = await connectWelcome(wsPath(wsBase, s.keys.write));
+    const [c] = await rawWelcome(wsPath(wsBase, s.keys.write));
     c.send({ type: 'set', opId: 'huge', state: { pad: 'x'.repeat(1100) } });
     const info = await c.waitClose(5000);
     assert.equal(info.code, 1009, `close code ${JSON.stringify(info)}`);
@@ -167,7 +179,7 @@ describe('limits', () => {
   it('a plain-text frame over the limit is closed with 1009 too and not relayed', async () => {
     const s = await createSession(base);
     const [other] = await connectWelcome(wsPath(wsBase, s.keys.read));
-    const [c] = await connectWelcome(wsPath(wsBase, s.keys.read));
+    const [c] = await rawWelcome(wsPath(wsBase, s.keys.read));
     c.sendText('y'.repeat(2000));
     const info = await c.waitClose(5000);
     assert.equal(info.code, 1009);
@@ -198,7 +210,7 @@ describe('limits', () => {
 
   it('far over the rate limit (more than 4x) closes with 4008', { timeout: 20_000 }, async () => {
     const s = await createSession(base);
-    const [c] = await connectWelcome(wsPath(wsBase, s.keys.read));
+    const [c] = await rawWelcome(wsPath(wsBase, s.keys.read));
     for (let i = 0; i < 300; i++) c.send({ type: 'ping' });
     const info = await c.waitClose(8000);
     assert.equal(info.code, 4008, JSON.stringify(info));
@@ -208,7 +220,8 @@ describe('limits', () => {
     const s = await createSession(base);
     const cs = [];
     for (let i = 0; i < 4; i++) cs.push((await connectWelcome(wsPath(wsBase, s.keys.read)))[0]);
-    const extra = await connect(wsPath(wsBase, s.keys.read));
+    const extra = await rawConnect(wsPath(wsBase, s.keys.read));
+    assert.equal(extra.status, 101, 'the upgrade is accepted, then refused in-band');
     const e = await extra.next((m) => m?.type === 'error', 5000);
     assert.equal(e.code, 'session_full');
     const info = await extra.waitClose(5000);
