@@ -19,7 +19,7 @@ after(async () => {
 const boardOf = (page) => page.$$eval('#board button', (bs) => bs.map((b) => b.textContent || null));
 const enabledCells = (page) => page.$$eval('#board button', (bs) => bs.filter((b) => !b.disabled).length);
 
-test('tic-tac-toe: two players, turns enforced, read-only spectator, winner and rematch', async () => {
+test('tic-tac-toe: two players, turns enforced, read-only spectator, winner and rematch', { timeout: 90_000 }, async () => {
   const x = await openPage(browser);
   const o = await openPage(browser);
   const spectator = await openPage(browser);
@@ -105,7 +105,7 @@ test('tic-tac-toe: two players, turns enforced, read-only spectator, winner and 
   }
 });
 
-test('whiteboard: the other context sees my cursor, strokes and boxes', async () => {
+test('whiteboard: the other context sees my cursor, strokes and boxes', { timeout: 90_000 }, async () => {
   const a = await openPage(browser);
   const b = await openPage(browser);
   try {
@@ -145,7 +145,7 @@ test('whiteboard: the other context sees my cursor, strokes and boxes', async ()
   }
 });
 
-test('presenter: a read-only viewer follows the slide and the pointer', async () => {
+test('presenter: a read-only viewer follows the slide and the pointer', { timeout: 90_000 }, async () => {
   const p = await openPage(browser);
   const v = await openPage(browser);
   try {
@@ -177,7 +177,7 @@ test('presenter: a read-only viewer follows the slide and the pointer', async ()
   }
 });
 
-test('inspector: clients, version, size and recent ops of a session', async () => {
+test('inspector: clients, version, size and recent ops of a session', { timeout: 90_000 }, async () => {
   const a = await openPage(browser);
   const i = await openPage(browser);
   try {

@@ -18,7 +18,7 @@ after(async () => {
 
 const editorJson = (page) => page.inputValue('#state-editor').then((v) => JSON.parse(v));
 
-test('one context starts a session, another joins by link, changes flow both ways; read-only link cannot write', async () => {
+test('one context starts a session, another joins by link, changes flow both ways; read-only link cannot write', { timeout: 90_000 }, async () => {
   const a = await openPage(browser);
   const b = await openPage(browser);
   const c = await openPage(browser);
@@ -26,8 +26,8 @@ test('one context starts a session, another joins by link, changes flow both way
     await a.page.goto(`${server.url}/`);
     await screenshot(a.page, 'index-landing');
     const links = await startOnPage(a.page, `${server.url}/index.html`);
-    assert.match(links.write, /index\.html#key=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+&read=/);
-    assert.match(links.read, /index\.html#key=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    assert.match(links.write, /\/(index\.html)?#key=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+&read=/);
+    assert.match(links.read, /\/(index\.html)?#key=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     assert.ok(!links.write.split('#')[0].includes('key'), 'key only in the fragment');
 
     await b.page.goto(links.write);
@@ -67,7 +67,7 @@ test('one context starts a session, another joins by link, changes flow both way
   }
 });
 
-test('chat: offline writes on both sides converge, each message exactly once', async () => {
+test('chat: offline writes on both sides converge, each message exactly once', { timeout: 90_000 }, async () => {
   const a = await openPage(browser);
   const b = await openPage(browser);
   try {
@@ -123,7 +123,7 @@ test('chat: offline writes on both sides converge, each message exactly once', a
   }
 });
 
-test('update() counters: increments made offline and concurrently are never lost or doubled', async () => {
+test('update() counters: increments made offline and concurrently are never lost or doubled', { timeout: 90_000 }, async () => {
   const a = await openPage(browser);
   const b = await openPage(browser);
   try {
@@ -138,7 +138,7 @@ test('update() counters: increments made offline and concurrently are never lost
     await waitStatus(a.page, 'offline');
     const offline = a.page.evaluate(() => { for (let i = 0; i < 3; i++) window.session.update((s) => ({ ...s, count: s.count + 1 })); return window.session.state.count; });
     await inc(b.page, 2);
-    assert.equal(await offline, 15, 'offline view: 10 confirmed + 3 pending (B\'s 2 not seen yet)');
+    assert.equal(await offline, 13, 'offline view: 10 confirmed + 3 pending (B\'s 2 not seen yet)');
     await a.context.setOffline(false);
     const done = (p) => p.waitForFunction(() => window.session.pendingCount === 0 && window.session.state.count === 15, null, { timeout: 20000 });
     await Promise.all([done(a.page), done(b.page)]);
@@ -152,7 +152,7 @@ test('update() counters: increments made offline and concurrently are never lost
 });
 
 for (const transport of ['sse', 'longpoll']) {
-  test(`forced ${transport} transport: receives live changes and writes over HTTP`, async () => {
+  test(`forced ${transport} transport: receives live changes and writes over HTTP`, { timeout: 90_000 }, async () => {
     const a = await openPage(browser);
     const b = await openPage(browser);
     try {
@@ -181,7 +181,7 @@ for (const transport of ['sse', 'longpoll']) {
   });
 }
 
-test('auto transport falls back to SSE when WebSockets are blocked', async () => {
+test('auto transport falls back to SSE when WebSockets are blocked', { timeout: 90_000 }, async () => {
   const a = await openPage(browser);
   const b = await openPage(browser);
   try {

@@ -105,6 +105,7 @@ export interface SessionEvents<S, P> {
   error: (error: SyncError) => void;
   welcome: (frame: any) => void;
   transport: (kind: TransportKind) => void;
+  pending: (count: number) => void;
   text: (line: string) => void;
 }
 

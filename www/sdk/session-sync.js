@@ -306,6 +306,7 @@ export class Session {
     /** @type {Map<string, {resolve:Function, reject:Function}>} op id (first attempt) -> promise */
     this._waiters = new Map();
     this._lastView = this._sync.view;
+    this._lastPending = 0;
     this.ready = handled(new Promise((resolve, reject) => { this._ready = { resolve, reject }; }));
     this._bindWindow();
     this._connect();
@@ -327,6 +328,7 @@ export class Session {
   /**
    * Adds an event listener; returns a function that removes it. Events:
    * `change` (state, {version, source}), `status` (status), `presence` ({event, clientId, data, list}),
+   * `pending` (number of unconfirmed local writes), `transport` (kind), `text` (plain-text chat line),
    * `message` (data, {from}), `reject` (SyncError), `error` (SyncError), `welcome` (frame).
    * @param {string} type @param {Function} fn @returns {() => void}
    */
@@ -360,6 +362,11 @@ export class Session {
   }
 
   _changed(source) {
+    const pending = this._sync.outbox.size;
+    if (pending !== this._lastPending) {
+      this._lastPending = pending;
+      this._emit('pending', pending);
+    }
     const view = this._sync.view;
     if (view === this._lastView) return;
     if (deepEqual(view, this._lastView)) { this._lastView = view; return; }
@@ -758,6 +765,7 @@ export class Session {
     const done = this._sync.applySnapshot(state, version);
     this._settle(done);
     this._changed(source);
+    this._flush();
   }
 
   /** Resolves the promises of ops the confirmed state now includes. */
@@ -787,8 +795,8 @@ export class Session {
         if (!op) break;
         const w = this._waiters.get(op.id);
         if (w) { this._waiters.delete(op.id); w.resolve({ version: f.version, opId: f.opId, duplicate: !!f.duplicate }); }
-        const r = this._sync.ack(f.opId, f.version);
-        if (r.confirmed) this._changed('ack');
+        this._sync.ack(f.opId, f.version);
+        this._changed('ack');
         this._flush();
         break;
       }
