@@ -25,7 +25,7 @@ const median = (xs) => {
 const get = (o, path) => path.split('.').reduce((a, k) => (a == null ? undefined : a[k]), o);
 /** Records of a scenario whose params match, for one target, excluding errors. */
 const sel = (scenario, params, target) => recs.filter((r) => r.scenario === scenario && r.target === target && !r.metrics.error
-  && Object.entries(params).every(([k, v]) => r.params[k] === v));
+  && !r.params.first_after_start && Object.entries(params).every(([k, v]) => r.params[k] === v));
 const med = (scenario, params, target, path) => median(sel(scenario, params, target).map((r) => get(r.metrics, path)));
 const reps = (scenario, params, target) => sel(scenario, params, target).length;
 const errors = recs.filter((r) => r.metrics.error);
@@ -129,12 +129,13 @@ for (const base of [false, true]) {
     for (const t of TARGETS) row.push(`${fmt(med('throughput', q, t, 'acked_per_s'))} (${fmt(med('throughput', q, t, 'ack_lat.p99_ms'))} ms${base ? `, ${fmt(med('throughput', q, t, 'rejects'), 0)} rej` : ''})`);
     row.push(ratio(med('throughput', q, 'rust', 'acked_per_s'), med('throughput', q, 'js', 'acked_per_s')));
     row.push(ratio(med('throughput', q, 'rust', 'acked_per_s'), med('throughput', q, 'native', 'acked_per_s')));
+    row.push(TARGETS.map((t) => fmt(median(sel('throughput', q, t).map((r) => 1000 * r.metrics.server_cpu_ms / Math.max(1, r.metrics.acks + r.metrics.rejects))), 0)).join(' / '));
     row.push(TARGETS.map((t) => fmt(med('throughput', q, t, 'server_cpu_pct'), 0) + '%').join(' / '));
     row.push(TARGETS.map((t) => fmt(med('throughput', q, t, 'loadgen_cpu_pct'), 0) + '%').join(' / '));
     tpRows.push(row);
   }
 }
-table(['case', 'Rust acked/s (ack p99)', 'JS acked/s (ack p99)', 'native acked/s (ack p99)', 'Rust/JS', 'Rust/native', 'server cpu R/J/N', 'lg cpu R/J/N'], tpRows);
+table(['case', 'Rust acked/s (ack p99)', 'JS acked/s (ack p99)', 'native acked/s (ack p99)', 'Rust/JS', 'Rust/native', 'server cpu µs per answered write R/J/N', 'server cpu R/J/N', 'lg cpu R/J/N'], tpRows);
 p('The resume scenario below also measures pipelined writes (one connection, 32 writes in flight): "fill writes/s".');
 p();
 
@@ -150,10 +151,11 @@ for (const m of paramsOf('storm', 'clients')) {
   for (const t of TARGETS) row.push(`${fmt(med('storm', q, t, 'all_connected_ms'))} (p50 ${fmt(med('storm', q, t, 'connect.p50_ms'))})`);
   row.push(ratio(med('storm', q, 'rust', 'all_connected_ms'), med('storm', q, 'js', 'all_connected_ms')));
   row.push(ratio(med('storm', q, 'rust', 'all_connected_ms'), med('storm', q, 'native', 'all_connected_ms')));
+  row.push(TARGETS.map((t) => fmt(median(sel('storm', q, t).map((r) => r.metrics.server_cpu_ms / m)), 2)).join(' / '));
   row.push(TARGETS.map((t) => fmt(med('storm', q, t, 'loadgen_cpu_pct'), 0) + '%').join(' / '));
   stRows.push(row);
 }
-table(['case', 'Rust ms to all connected', 'JS ms', 'native ms', 'Rust/JS', 'Rust/native', 'lg cpu R/J/N'], stRows);
+table(['case', 'Rust ms to all connected', 'JS ms', 'native ms', 'Rust/JS', 'Rust/native', 'server cpu ms per connect R/J/N', 'lg cpu R/J/N'], stRows);
 
 // 4. resume
 p('## 4. Resume');
