@@ -97,6 +97,9 @@ pub fn create_request(content_type: Option<&str>, body: &[u8], limits: &Limits) 
     } else {
         require_json(content_type)?;
         let value = parse_json(body)?;
+        if !value.is_object() {
+            return Err(ApiError::InvalidRequest("create body must be a json object".into()));
+        }
         serde_json::from_value::<CreateBody>(value)
             .map_err(|e| ApiError::InvalidRequest(format!("create body: {e}")))?
     };
@@ -110,6 +113,30 @@ pub fn create_request(content_type: Option<&str>, body: &[u8], limits: &Limits) 
         return Err(ApiError::StateTooLarge { size: state_json.len(), limit: limits.max_state_bytes });
     }
     Ok(CreateRequest { state, state_json, ttl_seconds, strict: parsed.strict.unwrap_or(false) })
+}
+
+/// The body of `POST .../messages`: an ephemeral message and an optional recipient.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    /// The message.
+    pub data: Value,
+    /// One recipient's client id; all others when absent.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// Parses and checks a message body.
+pub fn message_body(body: &[u8], limits: &Limits) -> Result<MessageBody, ApiError> {
+    check_body_size(body.len(), limits)?;
+    if body.len() > limits.max_message_bytes {
+        return Err(ApiError::MessageTooLarge { limit: limits.max_message_bytes });
+    }
+    let value = parse_json(body)?;
+    if !value.is_object() {
+        return Err(ApiError::InvalidRequest("message body must be a json object {data, to?}".into()));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::InvalidRequest(format!("message body: {e}")))
 }
 
 /// Parses one entity tag: `"5"`, `W/"5"` or `5` into the version 5.
@@ -214,6 +241,17 @@ mod tests {
         assert_eq!(create_request(None, br#"{"stat":1}"#, &l).unwrap_err().code(), "invalid_request");
         assert_eq!(create_request(None, br#"{"state":"012345678901234567890"}"#, &l).unwrap_err().code(), "state_too_large");
         assert_eq!(create_request(None, b"{", &l).unwrap_err().code(), "invalid_json");
+        assert_eq!(create_request(None, b"[1,2]", &l).unwrap_err().code(), "invalid_request", "not read as a tuple");
+    }
+
+    #[test]
+    fn message_bodies() {
+        let l = Limits::default();
+        assert_eq!(message_body(br#"{"data":1,"to":"c_x"}"#, &l).unwrap().to.as_deref(), Some("c_x"));
+        assert_eq!(message_body(br#"[1, "c_x"]"#, &l).unwrap_err().code(), "invalid_request");
+        assert_eq!(message_body(br#"{"to":"c_x"}"#, &l).unwrap_err().code(), "invalid_request");
+        assert_eq!(message_body(br#"{"data":1,"to":5}"#, &l).unwrap_err().code(), "invalid_request");
+        assert_eq!(message_body(b"{", &l).unwrap_err().code(), "invalid_json");
     }
 
     #[test]

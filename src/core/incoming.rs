@@ -71,7 +71,7 @@ pub fn parse_incoming(text: &str, limits: &Limits) -> Result<Incoming, FrameErro
         ClientFrame::Patch { op_id, base_version, merge, ops } => write(op_id, base_version, |_| match (merge, ops) {
             (Some(m), None) => Ok(Change::Merge(m)),
             (None, Some(o)) => Change::json_patch(o),
-            _ => Err(ApiError::InvalidPatch("a patch frame needs exactly one of `merge` or `ops`".into())),
+            _ => Err(ApiError::InvalidFrame("a patch frame needs exactly one of `merge` or `ops`".into())),
         }),
         ClientFrame::Presence { data } => {
             let size = data.to_string().len();
@@ -163,7 +163,7 @@ mod tests {
         let both = parse(r#"{"type":"patch","opId":"b","merge":{},"ops":[]}"#).unwrap_err();
         let FrameError::Write { op_id, error } = both else { panic!() };
         assert_eq!(op_id.as_deref(), Some("b"));
-        assert_eq!(error.code(), "invalid_patch");
+        assert_eq!(error.code(), "invalid_frame");
         assert!(matches!(parse(r#"{"type":"patch"}"#), Err(FrameError::Write { .. })));
         let bad_ops = parse(r#"{"type":"patch","opId":"c","ops":[{"op":"nope"}]}"#).unwrap_err();
         assert!(matches!(bad_ops, FrameError::Write { error: ApiError::InvalidPatch(_), .. }));

@@ -20,7 +20,7 @@ use super::router::limits_from_env;
 use super::sql_store::SqlStore;
 use crate::core::document::SessionRecord;
 use crate::core::error::ApiError;
-use crate::core::http::{create_request, if_match, if_none_match_hits, parse_json, patch_change, put_change, read_query};
+use crate::core::http::{create_request, if_match, if_none_match_hits, message_body, patch_change, put_change, read_query};
 use crate::core::incoming::{check_op_id, parse_incoming, FrameError, Incoming, RateDecision, RateWindow, WriteRequest};
 use crate::core::keys::{random_token, KeyHashes, Role, Secrets, SessionKey};
 use crate::core::limits::Limits;
@@ -246,8 +246,9 @@ impl SessionObject {
 
     /// Ends the session: closes every connection and erases all storage.
     async fn erase(&self) -> Result<(), ApiError> {
+        let notice = ServerFrame::Error { code: "session_ended".into(), message: "the session was deleted or expired".into() }.to_json();
         for ws in self.state.get_websockets() {
-            let _ = ws.close(Some(close::SESSION_ENDED), Some("session ended"));
+            end_socket(&ws, &notice, close::SESSION_ENDED, "session ended");
         }
         self.hub.close_all();
         *self.cache.borrow_mut() = Some(None);
@@ -379,9 +380,10 @@ impl SessionObject {
             r.hashes = hashes;
             Ok(())
         })?;
+        let notice = ServerFrame::Error { code: "key_rotated".into(), message: "the key of this connection was rotated".into() }.to_json();
         for tag in [Role::Write.as_str(), Role::Read.as_str()] {
             for ws in self.state.get_websockets_with_tag(tag) {
-                let _ = ws.close(Some(close::KEY_ROTATED), Some("key rotated"));
+                end_socket(&ws, &notice, close::KEY_ROTATED, "key rotated");
             }
         }
         let keys = json!({
@@ -393,19 +395,7 @@ impl SessionObject {
     }
 
     fn http_message(&self, body: &[u8]) -> Result<Response, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Message {
-            data: Value,
-            #[serde(default)]
-            to: Option<String>,
-        }
-        crate::core::http::check_body_size(body.len(), &self.limits)?;
-        if body.len() > self.limits.max_message_bytes {
-            return Err(ApiError::MessageTooLarge { limit: self.limits.max_message_bytes });
-        }
-        let msg: Message = serde_json::from_value(parse_json(body)?)
-            .map_err(|e| ApiError::InvalidRequest(format!("message body: {e}")))?;
+        let msg = message_body(body, &self.limits)?;
         let delivered = self.relay(HTTP_AUTHOR, msg.to.as_deref(), msg.data)?;
         json(202, &json!({ "delivered": delivered }))
     }
@@ -648,6 +638,14 @@ fn header(req: &Request, name: &str) -> Option<String> {
 
 fn presence_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// Says why in an `error` frame, then closes: some proxies (wrangler dev's among them) hold
+/// the TCP connection after a server-initiated close, so clients may not see the close code
+/// promptly; the frame tells them at once.
+fn end_socket(ws: &WebSocket, notice: &str, code: u16, reason: &str) {
+    send(ws, notice);
+    let _ = ws.close(Some(code), Some(reason));
 }
 
 /// Sends a text frame; a socket that is closing just misses it.
