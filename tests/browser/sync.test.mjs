@@ -89,6 +89,7 @@ test('chat: offline writes on both sides converge, each message exactly once', {
     await send(a.page, 'hello');
     await b.page.waitForSelector('#messages li:has-text("hello")');
 
+    await a.page.evaluate(() => { window.__resumes = []; window.session.on('welcome', (f) => window.__resumes.push(f.resume)); });
     await a.context.setOffline(true);
     await waitStatus(a.page, 'offline');
     for (const t of ['a1', 'a2', 'a3']) await send(a.page, t);
@@ -110,6 +111,7 @@ test('chat: offline writes on both sides converge, each message exactly once', {
     assert.deepEqual(ta, tb, 'both pages show the same list');
     assert.deepEqual([...ta].sort(), ['a1', 'a2', 'a3', 'b1', 'b2', 'hello']);
     assert.deepEqual(ta.filter((t) => t.startsWith('a')), ['a1', 'a2', 'a3'], 'own order kept');
+    assert.deepEqual(await a.page.evaluate(() => window.__resumes), ['ops'], 'resumed from its version (?since=), no snapshot');
 
     // the server agrees: six distinct entries
     const key = new URL(links.write).hash.match(/key=([^&]+)/)[1];
@@ -117,6 +119,8 @@ test('chat: offline writes on both sides converge, each message exactly once', {
     assert.equal(st.state.messages.length, 6);
     assert.equal(new Set(st.state.messages.map((m) => m.id)).size, 6);
     await screenshot(b.page, 'chat');
+    await b.page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(b.page, 'chat-mobile');
     assert.deepEqual([...a.errors, ...b.errors], []);
   } finally {
     await Promise.all([a.context.close(), b.context.close()]);
