@@ -23,7 +23,10 @@ apt_install() {
 # 1. Node packages (wrangler, workerd, esbuild, binaryen, Node 24, playwright-core), pinned by package-lock.json.
 if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm ci (wrangler, esbuild, binaryen, node 24, playwright-core)"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null || fail "npm ci"
+  # `npm ci` refuses a lock file without workerd's other-platform packages, which some
+  # registry mirrors do not serve; `npm install` then installs the same pinned versions.
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
+    || npm install --no-audit --no-fund --loglevel=error >/dev/null || fail "npm install"
 else
   step "node packages: present"
 fi
