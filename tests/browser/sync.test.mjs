@@ -202,3 +202,24 @@ test('auto transport falls back to SSE when WebSockets are blocked', { timeout: 
     await Promise.all([a.context.close(), b.context.close()]);
   }
 });
+
+test('unknown key shows an error; deleting the session closes connected pages', { timeout: 90_000 }, async () => {
+  const a = await openPage(browser);
+  try {
+    await a.page.goto(`${server.url}/chat.html#key=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB`);
+    await a.page.waitForSelector('[role=alert]:has-text("does not exist")');
+    await screenshot(a.page, 'chat-unknown-key');
+
+    const links = await startOnPage(a.page, `${server.url}/chat.html`);
+    const id = new URL(links.write).hash.match(/key=([^.]+)\./)[1];
+    const admin = await a.page.evaluate((id) => localStorage.getItem(`session-sync:admin:${id}`), id);
+    assert.ok(admin, 'creator keeps the admin key locally');
+    const del = await fetch(`${server.url}/api/v1/sessions/${admin}`, { method: 'DELETE' });
+    assert.equal(del.status, 204);
+    await waitStatus(a.page, 'closed');
+    assert.equal(await a.page.evaluate(() => window.session.error && window.session.error.code), 'session_not_found');
+    await a.page.waitForSelector('[role=alert]:has-text("Session closed")');
+  } finally {
+    await a.context.close();
+  }
+});
