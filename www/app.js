@@ -175,16 +175,21 @@ export function boot(opts) {
   appEl.hidden = false;
   return (async () => {
     let session;
+    let joined = false;
     try {
       session = await joinSession(key, { ...sdkOptions(), wait: false });
       bindStatus(session);
       session.on('error', (e) => {
-        if (session.status === 'closed') fatal(`Session closed: ${e.code === 'session_not_found' ? 'it does not exist or has expired' : e.message}`);
+        if (joined && session.status === 'closed') {
+          fatal(`Session closed: ${e.code === 'session_not_found' ? 'it was deleted or has expired' : e.code === 'key_rotated' ? 'the link\u2019s key was replaced' : e.message}`);
+        }
       });
       await session.ready;
+      joined = true;
     } catch (e) {
+      appEl.replaceChildren();
       fatal(`Could not join: ${e.code === 'session_not_found' ? 'the session does not exist or has expired' : e.message}`);
-      throw e;
+      return new Promise(() => {}); // the page stops here
     }
     const admin = localStorage.getItem(`session-sync:admin:${sessionIdOf(key)}`);
     if (admin) session.adminKey = admin;

@@ -218,7 +218,7 @@ test('unknown key shows an error; deleting the session closes connected pages', 
     assert.equal(del.status, 204);
     await waitStatus(a.page, 'closed');
     assert.equal(await a.page.evaluate(() => window.session.error && window.session.error.code), 'session_not_found');
-    await a.page.waitForSelector('[role=alert]:has-text("Session closed")');
+    await a.page.waitForSelector('[role=alert]:has-text("Session closed: it was deleted")');
   } finally {
     await a.context.close();
   }
