@@ -1,6 +1,7 @@
 //! The Workers adapter (wasm only): the router entry point and the session Durable Object.
 //! Everything here is glue around `crate::core`.
 
+mod fanout;
 mod hub;
 mod object;
 mod respond;

@@ -14,6 +14,7 @@ use worker::{
     durable_object, DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
+use super::fanout::send_all;
 use super::hub::{sse_event, Hub};
 use super::respond::{empty, error_response, json, set_header, OrInternal};
 use super::router::limits_from_env;
@@ -437,9 +438,7 @@ impl SessionObject {
     fn write(&self, req: WriteRequest, author: &str) -> Result<WriteOutcome, ApiError> {
         let outcome = self.with_record(|r| apply_write(&self.store, r, req, author, &self.limits, now_ms()))?;
         if let WriteOutcome::Applied { version, frame, .. } = &outcome {
-            for ws in self.state.get_websockets() {
-                send(&ws, frame);
-            }
+            send_all(&self.state.get_websockets(), frame);
             self.hub.publish(&sse_event("update", Some(*version), frame));
             self.hub.wake_waiters();
         }
