@@ -10,6 +10,19 @@ let base;
 before(async () => { srv = await startDevServer(); base = srv.url; });
 after(async () => { await srv?.stop(); });
 
+/** Retries a request whose answer was lost (connection reset, or a 503 while wrangler dev reloads). */
+async function retrying(fn) {
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fn();
+      if (r.status !== 503 || i >= 3) return r;
+    } catch (e) {
+      if (i >= 3) throw e;
+    }
+    await sleep(200 * (i + 1));
+  }
+}
+
 const CLIENTS = 20;
 const PER_CLIENT = 25;
 
@@ -29,11 +42,14 @@ describe('optimistic concurrency over HTTP', () => {
       while (acked < PER_CLIENT) {
         assert.ok(Date.now() < deadline, `client ${id} ran out of time after ${acked} acks`);
         assert.ok(++attempts < 3000, `client ${id}: too many attempts`);
-        const g = await req(base, 'GET', path);
+        const g = await retrying(() => req(base, 'GET', path));
         assert.equal(g.status, 200, g.text);
         const v = etagVersion(g.headers.get('etag'));
         assert.equal(v, g.json.version, 'ETag matches version');
-        const p = await req(base, 'PUT', path, { body: { counter: g.json.state.counter + 1 }, headers: { 'If-Match': `"${v}"` } });
+        // An Idempotency-Key per attempt makes a retry after a lost answer safe: if the first
+        // try was applied, the retry answers duplicate:true with its version.
+        const headers = { 'If-Match': `"${v}"`, 'Idempotency-Key': `c${id}-${attempts}` };
+        const p = await retrying(() => req(base, 'PUT', path, { body: { counter: g.json.state.counter + 1 }, headers }));
         if (p.status === 200) {
           assert.equal(p.json.version, v + 1, 'a conditional write moves the version by exactly one');
           ackedVersions.push(p.json.version);
