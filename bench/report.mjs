@@ -176,7 +176,7 @@ p();
 // 5. open loop
 p('## 5. Open loop: highest sustained rate');
 p();
-p('A writer sends 100 B merge patches at a fixed rate (scheduled, not waiting for answers) to a session with 100 subscribers; latency is measured from each write\'s scheduled time, so queueing delay is not hidden (no coordinated omission). A rate passes when every update reached all 100 subscribers exactly once and in order and p99 < 50 ms. Rates double from 25 writes/s until one fails, then are bisected. The table gives the highest passing rate (median over repetitions) and the steps of the first repetition.');
+p('A writer sends 100 B merge patches at a fixed rate (scheduled, not waiting for answers) to a session with 100 subscribers; latency is measured from each write\'s scheduled time, so queueing delay is not hidden (no coordinated omission). A rate passes when every update reached all 100 subscribers exactly once and in order and p99 < 50 ms. Rates double from 10 writes/s until one fails, then are bisected. The table gives the highest passing rate (median over repetitions) and the steps of the first repetition.');
 p();
 const opRows = [];
 for (const t of TARGETS) {

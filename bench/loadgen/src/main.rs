@@ -233,18 +233,18 @@ async fn run(o: Opts) {
     }
 }
 
-/// Doubling ladder of open-loop rates from 25 writes/s until a step fails (or 12,800/s), then
+/// Doubling ladder of open-loop rates from 10 writes/s until a step fails (or 10,240/s), then
 /// bisection between the last pass and the first failure. Returns the highest passing rate.
 async fn open_ladder(t: &Target, subs: usize, dur: Duration, quick: bool, out: &mut Out, rep: u32) -> (f64, usize) {
     let mut best = 0.0f64;
     let mut fail: Option<f64> = None;
-    let mut rate = 25.0;
+    let mut rate = 10.0;
     let mut steps = 0;
     let step = |rate: f64| {
         let t = t.clone();
         async move { open_step(&t, subs, rate, dur, 50.0).await }
     };
-    while rate <= 12_800.0 {
+    while rate <= 10_240.0 {
         steps += 1;
         let r = step(rate).await;
         let pass = matches!(&r, Ok(v) if v["metrics"]["pass"] == json!(true));
