@@ -138,6 +138,9 @@ test('update() counters: increments made offline and concurrently are never lost
       () => window.session.update((s) => ({ ...s, count: s.count + 1 })))).then(() => true), n);
     // concurrent, both online: conflicts are rebased and retried
     await Promise.all([inc(a.page, 5), inc(b.page, 5)]);
+    // Each page's own writes are acked; wait until each has also seen the other's.
+    const seen10 = (p) => p.waitForFunction(() => window.session.state.count === 10 && window.session.pendingCount === 0, null, { timeout: 20000 });
+    await Promise.all([seen10(a.page), seen10(b.page)]);
     await a.context.setOffline(true);
     await waitStatus(a.page, 'offline');
     const offline = a.page.evaluate(() => { for (let i = 0; i < 3; i++) window.session.update((s) => ({ ...s, count: s.count + 1 })); return window.session.state.count; });
