@@ -127,8 +127,9 @@ pub struct MessageBody {
 }
 
 /// Parses and checks a message body.
-pub fn message_body(body: &[u8], limits: &Limits) -> Result<MessageBody, ApiError> {
+pub fn message_body(content_type: Option<&str>, body: &[u8], limits: &Limits) -> Result<MessageBody, ApiError> {
     check_body_size(body.len(), limits)?;
+    require_json(content_type)?;
     if body.len() > limits.max_message_bytes {
         return Err(ApiError::MessageTooLarge { limit: limits.max_message_bytes });
     }
@@ -247,11 +248,14 @@ mod tests {
     #[test]
     fn message_bodies() {
         let l = Limits::default();
-        assert_eq!(message_body(br#"{"data":1,"to":"c_x"}"#, &l).unwrap().to.as_deref(), Some("c_x"));
-        assert_eq!(message_body(br#"[1, "c_x"]"#, &l).unwrap_err().code(), "invalid_request");
-        assert_eq!(message_body(br#"{"to":"c_x"}"#, &l).unwrap_err().code(), "invalid_request");
-        assert_eq!(message_body(br#"{"data":1,"to":5}"#, &l).unwrap_err().code(), "invalid_request");
-        assert_eq!(message_body(b"{", &l).unwrap_err().code(), "invalid_json");
+        let json = Some("application/json");
+        assert_eq!(message_body(json, br#"{"data":1,"to":"c_x"}"#, &l).unwrap().to.as_deref(), Some("c_x"));
+        assert_eq!(message_body(None, br#"{"data":1}"#, &l).unwrap().data, json!(1));
+        assert_eq!(message_body(Some("text/plain"), br#"{"data":1}"#, &l).unwrap_err().status(), 415);
+        assert_eq!(message_body(json, br#"[1, "c_x"]"#, &l).unwrap_err().code(), "invalid_request");
+        assert_eq!(message_body(json, br#"{"to":"c_x"}"#, &l).unwrap_err().code(), "invalid_request");
+        assert_eq!(message_body(json, br#"{"data":1,"to":5}"#, &l).unwrap_err().code(), "invalid_request");
+        assert_eq!(message_body(json, b"{", &l).unwrap_err().code(), "invalid_json");
     }
 
     #[test]

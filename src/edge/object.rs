@@ -210,7 +210,7 @@ impl SessionObject {
             (Op::Events, _) => self.open_events(&req, role, query.as_deref()),
             (Op::Messages, _) => {
                 let body = req.bytes().await.or_internal()?;
-                self.http_message(&body)
+                self.http_message(header(&req, "Content-Type").as_deref(), &body)
             }
             (Op::Info, _) => self.info(),
             _ => Err(ApiError::MethodNotAllowed),
@@ -231,10 +231,15 @@ impl SessionObject {
         }
     }
 
-    /// The role `secret` grants; an expired session is erased first and then not found.
+    /// Whether clients are connected, which keeps the session from going idle.
+    fn is_watched(&self) -> bool {
+        self.hub.len() > 0 || !self.state.get_websockets().is_empty()
+    }
+
+    /// The role `secret` grants; an expired idle session is erased first and then not found.
     async fn authorize(&self, secret: &str) -> Result<Role, ApiError> {
         let now = now_ms();
-        let found = self.with_record(|r| Ok((r.is_expired(now), r.hashes.role_of(secret))))?;
+        let found = self.with_record(|r| Ok((r.is_expired(now) && !self.is_watched(), r.hashes.role_of(secret))))?;
         match found {
             (true, _) => {
                 self.erase().await?;
@@ -269,7 +274,7 @@ impl SessionObject {
         if now < expires_at {
             return self.state.storage().set_alarm(expires_at - now).await.or_internal();
         }
-        if self.state.get_websockets().is_empty() && self.hub.len() == 0 {
+        if !self.is_watched() {
             return self.erase().await;
         }
         // Someone is still connected: the session is not idle.
@@ -395,8 +400,8 @@ impl SessionObject {
         json(200, &json!({ "keys": keys }))
     }
 
-    fn http_message(&self, body: &[u8]) -> Result<Response, ApiError> {
-        let msg = message_body(body, &self.limits)?;
+    fn http_message(&self, content_type: Option<&str>, body: &[u8]) -> Result<Response, ApiError> {
+        let msg = message_body(content_type, body, &self.limits)?;
         let delivered = self.relay(HTTP_AUTHOR, msg.to.as_deref(), msg.data)?;
         json(202, &json!({ "delivered": delivered }))
     }
