@@ -1,34 +1,28 @@
-//! Sending one frame to many sockets with a single wasm-to-JS string copy.
+//! Sending one frame to every socket of the session in a single wasm-to-JS call.
 //!
-//! `WebSocket::send_with_str` copies and transcodes the Rust string into a JS string on every
-//! call (wasm-bindgen#1185); a broadcast to N sockets would do that N times. Here the frame
-//! becomes one JS string and each socket's `send` gets that same value.
+//! A loop in Rust over `State::get_websockets()` crosses the wasm/JS boundary once per socket
+//! (a wrapper per socket, then `send_with_str`, which copies and transcodes the string every
+//! time: wasm-bindgen#1185). Here the frame becomes one JS string and a few lines of JS do the
+//! loop, so a broadcast to N sockets costs one crossing and one string copy.
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use worker::WebSocket;
+use worker::State;
 
-#[wasm_bindgen]
+#[wasm_bindgen(inline_js = "
+export function sendToAll(state, frame) {
+  const sockets = state.getWebSockets();
+  for (const ws of sockets) {
+    try { ws.send(frame); } catch (_) { /* closing: it misses this frame */ }
+  }
+  return sockets.length;
+}
+")]
 extern "C" {
-    /// A runtime WebSocket, seen only through its `send(string)` method.
-    type RawSocket;
-
-    #[wasm_bindgen(method, catch, js_name = send)]
-    fn send_value(this: &RawSocket, data: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_name = sendToAll)]
+    fn send_to_all_js(state: &JsValue, frame: &str) -> u32;
 }
 
-/// Sends `text` to every socket; a socket that is closing just misses it.
-pub fn send_all(sockets: &[WebSocket], text: &str) {
-    if sockets.is_empty() {
-        return;
-    }
-    let frame = JsValue::from_str(text);
-    for ws in sockets {
-        let raw: &web_sys_socket::Socket = ws.as_ref();
-        let _ = raw.unchecked_ref::<RawSocket>().send_value(&frame);
-    }
-}
-
-mod web_sys_socket {
-    pub use worker::web_sys::WebSocket as Socket;
+/// Sends `text` to every accepted socket of the object; returns how many there were.
+pub fn send_all(state: &State, text: &str) -> u32 {
+    send_to_all_js(state.as_raw().as_ref(), text)
 }

@@ -443,7 +443,7 @@ impl SessionObject {
     fn write(&self, req: WriteRequest, author: &str) -> Result<WriteOutcome, ApiError> {
         let outcome = self.with_record(|r| apply_write(&self.store, r, req, author, &self.limits, now_ms()))?;
         if let WriteOutcome::Applied { version, frame, .. } = &outcome {
-            send_all(&self.state.get_websockets(), frame);
+            send_all(&self.state, frame);
             self.hub.publish(&sse_event("update", Some(*version), frame));
             self.hub.wake_waiters();
         }
