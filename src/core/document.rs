@@ -22,8 +22,8 @@ pub enum Change {
 impl Change {
     /// Parses a JSON Patch document (an array of operations); a wrong shape is `invalid_patch`.
     pub fn json_patch(raw: Value) -> Result<Change, ApiError> {
-        let Patch(patch) = serde_json::from_value::<Patch>(raw.clone())
-            .map_err(|e| ApiError::InvalidPatch(e.to_string()))?;
+        let Patch(patch) =
+            serde_json::from_value::<Patch>(raw.clone()).map_err(|e| ApiError::InvalidPatch(e.to_string()))?;
         Ok(Change::Ops { patch, raw })
     }
 
@@ -33,9 +33,8 @@ impl Change {
         match self {
             Change::Set(v) => *state = v.clone(),
             Change::Merge(p) => json_patch::merge(state, p),
-            Change::Ops { patch, .. } => json_patch::patch(state, patch).map_err(|e| {
-                ApiError::PatchConflict { reason: e.to_string(), current_version }
-            })?,
+            Change::Ops { patch, .. } => json_patch::patch(state, patch)
+                .map_err(|e| ApiError::PatchConflict { reason: e.to_string(), current_version })?,
         }
         Ok(())
     }

@@ -106,16 +106,12 @@ impl ApiError {
             ApiError::MethodNotAllowed => 405,
             ApiError::PatchConflict { .. } => 409,
             ApiError::VersionConflict { .. } => 412,
-            ApiError::BodyTooLarge { .. }
-            | ApiError::StateTooLarge { .. }
-            | ApiError::MessageTooLarge { .. } => 413,
+            ApiError::BodyTooLarge { .. } | ApiError::StateTooLarge { .. } | ApiError::MessageTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::InvalidPatch(_) => 422,
             ApiError::UpgradeRequired => 426,
             ApiError::PreconditionRequired => 428,
-            ApiError::TooManyConnections
-            | ApiError::RateLimited
-            | ApiError::SessionFull { .. } => 429,
+            ApiError::TooManyConnections | ApiError::RateLimited | ApiError::SessionFull { .. } => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -123,8 +119,9 @@ impl ApiError {
     /// The session's current version, for errors that tell the client where it stands.
     pub fn current_version(&self) -> Option<u64> {
         match self {
-            ApiError::VersionConflict { current_version, .. }
-            | ApiError::PatchConflict { current_version, .. } => Some(*current_version),
+            ApiError::VersionConflict { current_version, .. } | ApiError::PatchConflict { current_version, .. } => {
+                Some(*current_version)
+            }
             _ => None,
         }
     }
@@ -152,7 +149,9 @@ impl fmt::Display for ApiError {
             ApiError::NotFound => write!(f, "no such route"),
             ApiError::SessionNotFound => write!(f, "no session with this key (it may have expired or been deleted)"),
             ApiError::MethodNotAllowed => write!(f, "method not allowed on this route"),
-            ApiError::PatchConflict { reason, .. } => write!(f, "json patch cannot be applied to the current state: {reason}"),
+            ApiError::PatchConflict { reason, .. } => {
+                write!(f, "json patch cannot be applied to the current state: {reason}")
+            }
             ApiError::VersionConflict { expected, current_version } => {
                 write!(f, "base version {expected} is not the current version {current_version}")
             }

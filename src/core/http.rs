@@ -15,9 +15,7 @@ pub const JSON_PATCH: &str = "application/json-patch+json";
 
 /// The bare media type of a `Content-Type` header: lowercase, without parameters.
 pub fn media_type(content_type: Option<&str>) -> Option<String> {
-    content_type
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
+    content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).filter(|t| !t.is_empty())
 }
 
 /// Rejects a body over the limit.
@@ -183,7 +181,8 @@ pub fn read_query(query: Option<&str>, limits: &Limits) -> Result<ReadQuery, Api
     let mut q = ReadQuery::default();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let num = || v.parse::<u64>().map_err(|_| ApiError::InvalidRequest(format!("{k} must be a whole number, got {v:?}")));
+        let num =
+            || v.parse::<u64>().map_err(|_| ApiError::InvalidRequest(format!("{k} must be a whole number, got {v:?}")));
         match k {
             "after" => q.after = Some(num()?),
             "wait" => q.wait_seconds = Some(num()?.min(limits.max_long_poll_seconds)),
@@ -240,7 +239,10 @@ mod tests {
         assert_eq!(create_request(None, br#"{"ttl":101}"#, &l).unwrap_err().code(), "invalid_request");
         assert_eq!(create_request(None, br#"{"ttl":"x"}"#, &l).unwrap_err().code(), "invalid_request");
         assert_eq!(create_request(None, br#"{"stat":1}"#, &l).unwrap_err().code(), "invalid_request");
-        assert_eq!(create_request(None, br#"{"state":"012345678901234567890"}"#, &l).unwrap_err().code(), "state_too_large");
+        assert_eq!(
+            create_request(None, br#"{"state":"012345678901234567890"}"#, &l).unwrap_err().code(),
+            "state_too_large"
+        );
         assert_eq!(create_request(None, b"{", &l).unwrap_err().code(), "invalid_json");
         assert_eq!(create_request(None, b"[1,2]", &l).unwrap_err().code(), "invalid_request", "not read as a tuple");
     }

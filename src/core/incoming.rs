@@ -65,9 +65,7 @@ pub fn parse_incoming(text: &str, limits: &Limits) -> Result<Incoming, FrameErro
     let frame: ClientFrame =
         serde_json::from_str(text).map_err(|e| FrameError::Frame(ApiError::InvalidFrame(e.to_string())))?;
     match frame {
-        ClientFrame::Set { op_id, base_version, state } => {
-            write(op_id, base_version, |_| Ok(Change::Set(state)))
-        }
+        ClientFrame::Set { op_id, base_version, state } => write(op_id, base_version, |_| Ok(Change::Set(state))),
         ClientFrame::Patch { op_id, base_version, merge, ops } => write(op_id, base_version, |_| match (merge, ops) {
             (Some(m), None) => Ok(Change::Merge(m)),
             (None, Some(o)) => Change::json_patch(o),
@@ -191,7 +189,11 @@ mod tests {
         let limits = Limits { max_message_bytes: 20, max_presence_bytes: 5, ..Limits::default() };
         let err = parse_incoming(&"x".repeat(21), &limits).unwrap_err();
         assert_eq!(err, FrameError::Frame(ApiError::MessageTooLarge { limit: 20 }));
-        let err = parse_incoming(r#"{"type":"presence","data":"abcdef"}"#, &Limits { max_presence_bytes: 5, ..Limits::default() }).unwrap_err();
+        let err = parse_incoming(
+            r#"{"type":"presence","data":"abcdef"}"#,
+            &Limits { max_presence_bytes: 5, ..Limits::default() },
+        )
+        .unwrap_err();
         assert!(matches!(err, FrameError::Frame(ApiError::PresenceTooLarge { .. })));
         assert!(parse(r#"{"type":"broadcast","to":"c_x","data":[1]}"#).is_ok());
         assert_eq!(parse(r#"{"type":"ping"}"#).unwrap(), Incoming::Ping);

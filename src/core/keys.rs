@@ -38,7 +38,11 @@ impl Role {
 
     /// Ok when this role may change the state.
     pub fn require_write(self) -> Result<(), ApiError> {
-        if self >= Role::Write { Ok(()) } else { Err(ApiError::ReadOnly) }
+        if self >= Role::Write {
+            Ok(())
+        } else {
+            Err(ApiError::ReadOnly)
+        }
     }
 
     /// Ok when this role may delete the session or rotate keys.
@@ -155,11 +159,7 @@ impl Secrets {
 
     /// The hashes to store.
     pub fn hashes(&self) -> KeyHashes {
-        KeyHashes {
-            admin: hash_secret(&self.admin),
-            write: hash_secret(&self.write),
-            read: hash_secret(&self.read),
-        }
+        KeyHashes { admin: hash_secret(&self.admin), write: hash_secret(&self.write), read: hash_secret(&self.read) }
     }
 
     /// The three full keys as returned to the client: `{"admin","write","read"}`.
@@ -193,7 +193,8 @@ mod tests {
         let key = SessionKey::parse(&SessionKey::format(&id, &secret)).unwrap();
         assert_eq!(key.session_id, id);
         assert_eq!(key.secret, secret);
-        for bad in ["", "abc", "a.b", &format!("{id}"), &format!("{id}.{secret}x"), &format!("{id}.{}!", &secret[..21])] {
+        for bad in ["", "abc", "a.b", &id, &format!("{id}.{secret}x"), &format!("{id}.{}!", &secret[..21])]
+        {
             assert_eq!(SessionKey::parse(bad), Err(ApiError::InvalidKey), "{bad}");
         }
     }

@@ -227,9 +227,8 @@ impl ServerFrame {
     /// Serializes the frame as one JSON text.
     pub fn to_json(&self) -> String {
         // Serializing these types cannot fail: all map keys are strings.
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            format!("{{\"type\":\"error\",\"code\":\"internal\",\"message\":\"{e}\"}}")
-        })
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"code\":\"internal\",\"message\":\"{e}\"}}"))
     }
 
     /// An `error` frame for `err`.
@@ -287,7 +286,9 @@ mod tests {
                     let spec: Value = serde_json::from_str(&text).unwrap();
                     assert_eq!(ours, spec, "server frame drifted from the spec");
                 }
-                (Err(c), Err(s)) => panic!("spec example parses as neither direction:\n{text}\nclient: {c}\nserver: {s}"),
+                (Err(c), Err(s)) => {
+                    panic!("spec example parses as neither direction:\n{text}\nclient: {c}\nserver: {s}")
+                }
             }
         }
     }

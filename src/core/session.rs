@@ -26,7 +26,13 @@ pub struct OpEntry {
 pub trait SessionStore {
     /// Stores `record` (with `state_json`), appends `op`, and deletes ops with version
     /// `<= drop_through`, all in one atomic step.
-    fn commit(&self, record: &SessionRecord, state_json: &str, op: &OpEntry, drop_through: Option<u64>) -> Result<(), ApiError>;
+    fn commit(
+        &self,
+        record: &SessionRecord,
+        state_json: &str,
+        op: &OpEntry,
+        drop_through: Option<u64>,
+    ) -> Result<(), ApiError>;
     /// The version an op id produced, while it is in the op log.
     fn find_op(&self, op_id: &str) -> Result<Option<u64>, ApiError>;
     /// Every logged op with version `> version`, oldest first, as `(version, frame)`.
@@ -148,7 +154,11 @@ pub enum ResumePlan {
 }
 
 /// Replays ops when every one after `since` is still logged; a snapshot otherwise.
-pub fn plan_resume(store: &impl SessionStore, record: &SessionRecord, since: Option<u64>) -> Result<ResumePlan, ApiError> {
+pub fn plan_resume(
+    store: &impl SessionStore,
+    record: &SessionRecord,
+    since: Option<u64>,
+) -> Result<ResumePlan, ApiError> {
     let Some(since) = since else { return Ok(ResumePlan::Snapshot) };
     if since > record.version {
         return Ok(ResumePlan::Snapshot);
@@ -221,7 +231,13 @@ pub(crate) mod memory {
     }
 
     impl SessionStore for MemoryStore {
-        fn commit(&self, record: &SessionRecord, state_json: &str, op: &OpEntry, drop_through: Option<u64>) -> Result<(), ApiError> {
+        fn commit(
+            &self,
+            record: &SessionRecord,
+            state_json: &str,
+            op: &OpEntry,
+            drop_through: Option<u64>,
+        ) -> Result<(), ApiError> {
             if self.fail_commit.get() {
                 return Err(ApiError::Internal("disk on fire".into()));
             }
@@ -260,7 +276,9 @@ mod tests {
     fn write_stores_logs_and_returns_the_update_frame() {
         let store = MemoryStore::default();
         let mut r = record(json!({}));
-        let out = apply_write(&store, &mut r, merge(Some("o1"), Some(1), json!({"a": 1})), "c_1", &Limits::default(), 5000).unwrap();
+        let out =
+            apply_write(&store, &mut r, merge(Some("o1"), Some(1), json!({"a": 1})), "c_1", &Limits::default(), 5000)
+                .unwrap();
         let WriteOutcome::Applied { version, frame, .. } = out else { panic!() };
         assert_eq!(version, 2);
         let f: Value = serde_json::from_str(&frame).unwrap();
@@ -277,7 +295,8 @@ mod tests {
         let store = MemoryStore::default();
         let mut r = record(json!({"n": 0}));
         apply_write(&store, &mut r, merge(Some("dup"), None, json!({"n": 1})), "c", &Limits::default(), 1).unwrap();
-        let again = apply_write(&store, &mut r, merge(Some("dup"), None, json!({"n": 2})), "c", &Limits::default(), 2).unwrap();
+        let again =
+            apply_write(&store, &mut r, merge(Some("dup"), None, json!({"n": 2})), "c", &Limits::default(), 2).unwrap();
         assert_eq!(again, WriteOutcome::Duplicate { version: 2 });
         assert_eq!(r.version, 2);
         assert_eq!(r.state, json!({"n": 1}));
@@ -289,10 +308,12 @@ mod tests {
         let store = MemoryStore::default();
         let mut r = record(json!({"n": 0}));
         let before = r.clone();
-        let err = apply_write(&store, &mut r, merge(None, Some(9), json!({"n": 1})), "c", &Limits::default(), 1).unwrap_err();
+        let err =
+            apply_write(&store, &mut r, merge(None, Some(9), json!({"n": 1})), "c", &Limits::default(), 1).unwrap_err();
         assert_eq!(err.code(), "version_conflict");
         store.fail_commit.set(true);
-        let err = apply_write(&store, &mut r, merge(None, None, json!({"n": 1})), "c", &Limits::default(), 1).unwrap_err();
+        let err =
+            apply_write(&store, &mut r, merge(None, None, json!({"n": 1})), "c", &Limits::default(), 1).unwrap_err();
         assert_eq!(err.code(), "internal");
         assert_eq!(r, before);
         assert!(store.ops.borrow().is_empty());
@@ -335,7 +356,8 @@ mod tests {
         }
         assert_eq!(r.version, 51);
         let ResumePlan::Ops(ops) = plan_resume(&store, &r, Some(41)).unwrap() else { panic!() };
-        let versions: Vec<u64> = ops.iter().map(|f| serde_json::from_str::<Value>(f).unwrap()["version"].as_u64().unwrap()).collect();
+        let versions: Vec<u64> =
+            ops.iter().map(|f| serde_json::from_str::<Value>(f).unwrap()["version"].as_u64().unwrap()).collect();
         assert_eq!(versions, (42..=51).collect::<Vec<_>>());
         assert_eq!(plan_resume(&store, &r, Some(51)).unwrap(), ResumePlan::Ops(vec![]));
         assert_eq!(plan_resume(&store, &r, Some(5)).unwrap(), ResumePlan::Snapshot, "compacted away");
@@ -349,12 +371,17 @@ mod tests {
         let mut r = record(json!({}));
         apply_write(&store, &mut r, merge(Some("x"), None, json!({"a": 1})), "c", &Limits::default(), 1).unwrap();
         let plan = plan_resume(&store, &r, Some(1)).unwrap();
-        let w: Value = serde_json::from_str(&welcome_frame(&r, plan, "c_me", Role::Read, vec![], &Limits::default()).unwrap()).unwrap();
+        let w: Value =
+            serde_json::from_str(&welcome_frame(&r, plan, "c_me", Role::Read, vec![], &Limits::default()).unwrap())
+                .unwrap();
         assert_eq!(w["resume"], "ops");
         assert_eq!(w["ops"][0]["opId"], "x");
         assert_eq!(w["role"], "read");
         assert!(w.get("state").is_none());
-        let w: Value = serde_json::from_str(&welcome_frame(&r, ResumePlan::Snapshot, "c_me", Role::Write, vec![], &Limits::default()).unwrap()).unwrap();
+        let w: Value = serde_json::from_str(
+            &welcome_frame(&r, ResumePlan::Snapshot, "c_me", Role::Write, vec![], &Limits::default()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(w["state"], json!({"a": 1}));
         assert_eq!(w["version"], 2);
     }

@@ -70,10 +70,11 @@ impl Hub {
     /// Waits until the next write (or the session's end), at most `wait`.
     pub async fn wait(&self, wait: Duration) {
         let (tx, rx) = oneshot::channel();
-        let mut waiters = self.waiters.borrow_mut();
-        waiters.retain(|w| !w.is_canceled());
-        waiters.push(tx);
-        drop(waiters);
+        {
+            let mut waiters = self.waiters.borrow_mut();
+            waiters.retain(|w| !w.is_canceled());
+            waiters.push(tx);
+        }
         futures_util::future::select(rx, Delay::from(wait)).await;
     }
 }

@@ -7,4 +7,3 @@ mod object;
 mod respond;
 mod router;
 mod sql_store;
-

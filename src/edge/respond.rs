@@ -60,7 +60,8 @@ impl CorsPolicy {
     /// Parses the `ALLOWED_ORIGINS` value.
     pub fn from_var(value: Option<String>) -> Self {
         let value = value.unwrap_or_else(|| "*".into());
-        let origins: Vec<String> = value.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect();
+        let origins: Vec<String> =
+            value.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect();
         CorsPolicy { any: origins.iter().any(|o| o == "*"), origins }
     }
 

@@ -41,10 +41,18 @@ fn routes() -> Router<'static, ()> {
         .put_async("/api/v1/sessions/:key", |req, ctx| async move { respond(forward(req, ctx, Op::State).await) })
         .patch_async("/api/v1/sessions/:key", |req, ctx| async move { respond(forward(req, ctx, Op::State).await) })
         .delete_async("/api/v1/sessions/:key", |req, ctx| async move { respond(forward(req, ctx, Op::State).await) })
-        .post_async("/api/v1/sessions/:key/rotate", |req, ctx| async move { respond(forward(req, ctx, Op::Rotate).await) })
+        .post_async(
+            "/api/v1/sessions/:key/rotate",
+            |req, ctx| async move { respond(forward(req, ctx, Op::Rotate).await) },
+        )
         .get_async("/api/v1/sessions/:key/ws", |req, ctx| async move { respond(forward(req, ctx, Op::Ws).await) })
-        .get_async("/api/v1/sessions/:key/events", |req, ctx| async move { respond(forward(req, ctx, Op::Events).await) })
-        .post_async("/api/v1/sessions/:key/messages", |req, ctx| async move { respond(forward(req, ctx, Op::Messages).await) })
+        .get_async(
+            "/api/v1/sessions/:key/events",
+            |req, ctx| async move { respond(forward(req, ctx, Op::Events).await) },
+        )
+        .post_async("/api/v1/sessions/:key/messages", |req, ctx| async move {
+            respond(forward(req, ctx, Op::Messages).await)
+        })
         .get_async("/api/v1/sessions/:key/info", |req, ctx| async move { respond(forward(req, ctx, Op::Info).await) })
 }
 
@@ -102,10 +110,8 @@ async fn send_to_object(
     }
     let url = req.url().or_internal()?;
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let inner = Request::new_with_init(&format!("https://session.internal/{}{query}", op.as_str()), &init).or_internal()?;
-    let stub = env
-        .durable_object(BINDING)
-        .and_then(|ns| ns.id_from_name(session_id)?.get_stub())
-        .or_internal()?;
+    let inner =
+        Request::new_with_init(&format!("https://session.internal/{}{query}", op.as_str()), &init).or_internal()?;
+    let stub = env.durable_object(BINDING).and_then(|ns| ns.id_from_name(session_id)?.get_stub()).or_internal()?;
     stub.fetch_with_request(inner).await.or_internal()
 }

@@ -103,9 +103,11 @@ impl SqlStore {
         if !self.has_schema()? {
             return Ok(None);
         }
-        let rows: Vec<SessionRow> = self.sql.exec("SELECT * FROM session WHERE id = 1", None).and_then(|c| c.to_array()).or_internal()?;
+        let rows: Vec<SessionRow> =
+            self.sql.exec("SELECT * FROM session WHERE id = 1", None).and_then(|c| c.to_array()).or_internal()?;
         let Some(row) = rows.into_iter().next() else { return Ok(None) };
-        let state: Value = serde_json::from_str(&row.state).map_err(|e| ApiError::Internal(format!("stored state: {e}")))?;
+        let state: Value =
+            serde_json::from_str(&row.state).map_err(|e| ApiError::Internal(format!("stored state: {e}")))?;
         Ok(Some(SessionRecord {
             state,
             state_bytes: row.state.len(),
@@ -173,7 +175,13 @@ impl SqlStore {
 }
 
 impl SessionStore for SqlStore {
-    fn commit(&self, record: &SessionRecord, state_json: &str, op: &OpEntry, drop_through: Option<u64>) -> Result<(), ApiError> {
+    fn commit(
+        &self,
+        record: &SessionRecord,
+        state_json: &str,
+        op: &OpEntry,
+        drop_through: Option<u64>,
+    ) -> Result<(), ApiError> {
         self.sql
             .exec(
                 "UPDATE session SET version = ?, updated_at = ?, expires_at = ?, oplog_bytes = ?, state = ? WHERE id = 1",
@@ -182,7 +190,10 @@ impl SessionStore for SqlStore {
             .or_internal()?;
         let op_id = op.op_id.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from);
         self.sql
-            .exec("INSERT INTO ops (version, op_id, frame) VALUES (?, ?, ?)", vec![uint(op.version), op_id, op.frame.as_str().into()])
+            .exec(
+                "INSERT INTO ops (version, op_id, frame) VALUES (?, ?, ?)",
+                vec![uint(op.version), op_id, op.frame.as_str().into()],
+            )
             .or_internal()?;
         if let Some(v) = drop_through {
             self.sql.exec("DELETE FROM ops WHERE version <= ?", vec![uint(v)]).or_internal()?;
@@ -211,7 +222,10 @@ impl SessionStore for SqlStore {
     fn oldest_ops(&self, limit: usize) -> Result<Vec<(u64, u64)>, ApiError> {
         let rows: Vec<SizeRow> = self
             .sql
-            .exec("SELECT version, length(CAST(frame AS BLOB)) AS bytes FROM ops ORDER BY version LIMIT ?", vec![uint(limit as u64)])
+            .exec(
+                "SELECT version, length(CAST(frame AS BLOB)) AS bytes FROM ops ORDER BY version LIMIT ?",
+                vec![uint(limit as u64)],
+            )
             .and_then(|c| c.to_array())
             .or_internal()?;
         Ok(rows.into_iter().map(|r| (r.version as u64, r.bytes as u64)).collect())

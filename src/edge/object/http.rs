@@ -1,0 +1,182 @@
+//! The HTTP operations of the session object: create, read (with long-poll), write, rotate,
+//! ephemeral messages and the inspector's view.
+
+use serde_json::json;
+use worker::{Request, Response};
+
+use super::{
+    close, end_socket, header, now_ms, presence_value, Attachment, SessionObject, DEFAULT_WAIT_SECONDS, HTTP_AUTHOR,
+    RECENT_OPS,
+};
+use crate::core::document::SessionRecord;
+use crate::core::error::ApiError;
+use crate::core::http::{
+    create_request, if_match, if_none_match_hits, message_body, patch_change, put_change, read_query,
+};
+use crate::core::incoming::{check_op_id, WriteRequest};
+use crate::core::keys::{KeyHashes, Role, Secrets, SessionKey};
+use crate::core::protocol::ServerFrame;
+use crate::core::session::WriteOutcome;
+use crate::edge::respond::{empty, json, set_header, OrInternal};
+use serde_json::Value;
+use std::time::Duration;
+
+impl SessionObject {
+    pub(super) async fn create(
+        &self,
+        session_id: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Response, ApiError> {
+        let req = create_request(content_type, body, &self.limits)?;
+        if self.with_record(|_| Ok(())).is_ok() {
+            return Err(ApiError::Internal("session id collision".into()));
+        }
+        let secrets = Secrets::generate()?;
+        let now = now_ms();
+        let ttl_ms = (req.ttl_seconds * 1000) as i64;
+        let record = SessionRecord {
+            state_bytes: req.state_json.len(),
+            state: req.state,
+            version: 1,
+            updated_at: now,
+            expires_at: now + ttl_ms,
+            ttl_ms,
+            strict: req.strict,
+            hashes: secrets.hashes(),
+            oplog_bytes: 0,
+        };
+        self.store.create(&record, &req.state_json)?;
+        self.state.storage().set_alarm(ttl_ms).await.or_internal()?;
+        let body = json!({
+            "sessionId": session_id,
+            "keys": secrets.keys_json(session_id),
+            "state": record.state,
+            "version": record.version,
+            "updatedAt": record.updated_at,
+            "expiresAt": record.expires_at,
+            "ttl": req.ttl_seconds,
+            "strict": record.strict,
+        });
+        let mut resp = json(201, &body)?;
+        set_header(&mut resp, "ETag", &record.etag())?;
+        set_header(
+            &mut resp,
+            "Location",
+            &format!("/api/v1/sessions/{}", SessionKey::format(session_id, &secrets.write)),
+        )?;
+        *self.cache.borrow_mut() = Some(Some(record));
+        Ok(resp)
+    }
+
+    pub(super) async fn get_state(&self, req: &Request, role: Role, query: Option<&str>) -> Result<Response, ApiError> {
+        let q = read_query(query, &self.limits)?;
+        if let Some(after) = q.after {
+            let current = self.with_record(|r| Ok(r.version))?;
+            if current <= after {
+                let wait = q.wait_seconds.unwrap_or(DEFAULT_WAIT_SECONDS).min(self.limits.max_long_poll_seconds);
+                self.hub.wait(Duration::from_secs(wait)).await;
+                if self.with_record(|r| Ok(r.version))? <= after {
+                    return empty(304);
+                }
+            }
+        }
+        let if_none_match = header(req, "If-None-Match");
+        self.with_record(|r| {
+            if if_none_match_hits(if_none_match.as_deref(), r.version) {
+                let mut resp = empty(304)?;
+                set_header(&mut resp, "ETag", &r.etag())?;
+                return Ok(resp);
+            }
+            let body = json!({
+                "state": r.state,
+                "version": r.version,
+                "updatedAt": r.updated_at,
+                "expiresAt": r.expires_at,
+                "role": role,
+            });
+            let mut resp = json(200, &body)?;
+            set_header(&mut resp, "ETag", &r.etag())?;
+            Ok(resp)
+        })
+    }
+
+    pub(super) fn http_write(&self, req: &Request, body: &[u8]) -> Result<Response, ApiError> {
+        let content_type = header(req, "Content-Type");
+        let change = if req.method() == worker::Method::Put {
+            put_change(content_type.as_deref(), body, &self.limits)?
+        } else {
+            patch_change(content_type.as_deref(), body, &self.limits)?
+        };
+        let base_version = if_match(header(req, "If-Match").as_deref())?;
+        let op_id = header(req, "Idempotency-Key");
+        check_op_id(&op_id)?;
+        let outcome = self.write(WriteRequest { op_id, base_version, change }, HTTP_AUTHOR)?;
+        let (version, body) = match outcome {
+            WriteOutcome::Applied { version, updated_at, .. } => {
+                (version, json!({"version": version, "updatedAt": updated_at}))
+            }
+            WriteOutcome::Duplicate { version } => (version, json!({"version": version, "duplicate": true})),
+        };
+        let mut resp = json(200, &body)?;
+        set_header(&mut resp, "ETag", &format!("\"{version}\""))?;
+        Ok(resp)
+    }
+
+    pub(super) fn rotate(&self, admin_secret: &str, session_id: &str) -> Result<Response, ApiError> {
+        let fresh = Secrets::generate()?;
+        self.with_record(|r| {
+            let hashes = KeyHashes { admin: r.hashes.admin.clone(), ..fresh.hashes() };
+            self.store.set_hashes(&hashes)?;
+            r.hashes = hashes;
+            Ok(())
+        })?;
+        let notice =
+            ServerFrame::Error { code: "key_rotated".into(), message: "the key of this connection was rotated".into() }
+                .to_json();
+        for tag in [Role::Write.as_str(), Role::Read.as_str()] {
+            for ws in self.state.get_websockets_with_tag(tag) {
+                end_socket(&ws, &notice, close::KEY_ROTATED, "key rotated");
+            }
+        }
+        let keys = json!({
+            "admin": SessionKey::format(session_id, admin_secret),
+            "write": SessionKey::format(session_id, &fresh.write),
+            "read": SessionKey::format(session_id, &fresh.read),
+        });
+        json(200, &json!({ "keys": keys }))
+    }
+
+    pub(super) fn http_message(&self, content_type: Option<&str>, body: &[u8]) -> Result<Response, ApiError> {
+        let msg = message_body(content_type, body, &self.limits)?;
+        let delivered = self.relay(HTTP_AUTHOR, msg.to.as_deref(), msg.data)?;
+        json(202, &json!({ "delivered": delivered }))
+    }
+
+    pub(super) fn info(&self) -> Result<Response, ApiError> {
+        let clients: Vec<Value> = self
+            .state
+            .get_websockets()
+            .iter()
+            .filter_map(|ws| ws.deserialize_attachment::<Attachment>().ok().flatten())
+            .map(|a| json!({"clientId": a.id, "role": a.role, "data": presence_value(&a.presence)}))
+            .collect();
+        let recent: Vec<Value> =
+            self.store.recent_ops(RECENT_OPS)?.iter().filter_map(|f| serde_json::from_str(f).ok()).collect();
+        let hub_listeners = self.hub.len();
+        let body = self.with_record(|r| {
+            Ok(json!({
+                "version": r.version,
+                "updatedAt": r.updated_at,
+                "expiresAt": r.expires_at,
+                "strict": r.strict,
+                "stateBytes": r.state_bytes,
+                "oplogBytes": r.oplog_bytes,
+                "clients": clients,
+                "httpListeners": hub_listeners,
+                "recentOps": recent,
+            }))
+        })?;
+        json(200, &body)
+    }
+}

@@ -1,0 +1,177 @@
+//! The WebSocket side of the session object (hibernation API) and Server-Sent Events streams.
+
+use serde_json::Value;
+use worker::{Request, Response, WebSocket, WebSocketPair};
+
+use super::{close, header, now_ms, presence_value, send, Attachment, SessionObject};
+use crate::core::error::ApiError;
+use crate::core::http::read_query;
+use crate::core::incoming::{parse_incoming, FrameError, Incoming, RateDecision, WriteRequest};
+use crate::core::keys::{random_token, Role};
+use crate::core::protocol::{PresenceEntry, PresenceEvent, ServerFrame};
+use crate::core::session::{plan_resume, welcome_frame, WriteOutcome};
+use crate::edge::hub::sse_event;
+use crate::edge::respond::OrInternal;
+
+impl SessionObject {
+    pub(super) fn open_socket(&self, req: &Request, role: Role, query: Option<&str>) -> Result<Response, ApiError> {
+        let upgrade = header(req, "Upgrade").unwrap_or_default();
+        if !upgrade.eq_ignore_ascii_case("websocket") {
+            return Err(ApiError::UpgradeRequired);
+        }
+        let q = read_query(query, &self.limits)?;
+        let pair = WebSocketPair::new().or_internal()?;
+        let client_id = format!("c_{}", &random_token()?[..10]);
+        let full = self.state.get_websockets().len() >= self.limits.max_clients;
+        self.state.accept_websocket_with_tags(&pair.server, &[client_id.as_str(), role.as_str()]);
+        if full {
+            let err = ApiError::SessionFull { limit: self.limits.max_clients };
+            send(&pair.server, &ServerFrame::error(&err).to_json());
+            let _ = pair.server.close(Some(close::SESSION_FULL), Some("session full"));
+            return Response::from_websocket(pair.client).or_internal();
+        }
+        let att = Attachment { id: client_id.clone(), role, presence: "null".into() };
+        pair.server.serialize_attachment(&att).or_internal()?;
+        let presence = self.presence_list();
+        let now = now_ms();
+        let welcome = self.with_record(|r| {
+            r.touch(now);
+            self.store.set_expiry(r.expires_at)?;
+            let plan = plan_resume(&self.store, r, q.since)?;
+            welcome_frame(r, plan, &client_id, role, presence, &self.limits)
+        })?;
+        send(&pair.server, &welcome);
+        let join =
+            ServerFrame::Presence { event: PresenceEvent::Join, client_id: client_id.clone(), data: Value::Null };
+        self.send_to_others(&client_id, &join.to_json());
+        Response::from_websocket(pair.client).or_internal()
+    }
+
+    pub(super) fn presence_list(&self) -> Vec<PresenceEntry> {
+        self.state
+            .get_websockets()
+            .iter()
+            .filter_map(|ws| ws.deserialize_attachment::<Attachment>().ok().flatten())
+            .map(|a| PresenceEntry { data: presence_value(&a.presence), client_id: a.id })
+            .collect()
+    }
+
+    pub(super) fn on_frame(&self, ws: &WebSocket, att: &Attachment, text: &str) {
+        let decision = self
+            .rates
+            .borrow_mut()
+            .entry(att.id.clone())
+            .or_default()
+            .hit(now_ms(), self.limits.max_messages_per_second);
+        let parsed = parse_incoming(text, &self.limits);
+        match decision {
+            RateDecision::Allow => {}
+            RateDecision::Drop => {
+                let frame = match parsed {
+                    Ok(Incoming::Write(w)) => ServerFrame::reject(w.op_id, &ApiError::RateLimited, self.version()),
+                    _ => ServerFrame::error(&ApiError::RateLimited),
+                };
+                send(ws, &frame.to_json());
+                return;
+            }
+            RateDecision::Close => {
+                send(ws, &ServerFrame::error(&ApiError::RateLimited).to_json());
+                let _ = ws.close(Some(close::RATE_LIMITED), Some("rate limit"));
+                return;
+            }
+        }
+        match parsed {
+            Ok(Incoming::Write(req)) => self.on_write(ws, att, req),
+            Ok(Incoming::Presence(data)) => {
+                let updated = Attachment { presence: data.to_string(), ..att.clone() };
+                if let Err(e) = ws.serialize_attachment(&updated) {
+                    send(ws, &ServerFrame::error(&ApiError::Internal(e.to_string())).to_json());
+                    return;
+                }
+                let frame = ServerFrame::Presence { event: PresenceEvent::Update, client_id: att.id.clone(), data };
+                self.send_to_others(&att.id, &frame.to_json());
+            }
+            Ok(Incoming::Broadcast { to, data }) => {
+                if let Err(e) = self.relay(&att.id, to.as_deref(), data) {
+                    send(ws, &ServerFrame::error(&e).to_json());
+                }
+            }
+            Ok(Incoming::Ping) => send(ws, &ServerFrame::Pong.to_json()),
+            Ok(Incoming::Chat(line)) => {
+                self.send_to_others(&att.id, &format!("{} says: {}", att.id, line));
+            }
+            Err(FrameError::Frame(e)) => {
+                send(ws, &ServerFrame::error(&e).to_json());
+                if matches!(e, ApiError::MessageTooLarge { .. }) {
+                    let _ = ws.close(Some(close::TOO_BIG), Some("message too large"));
+                }
+            }
+            Err(FrameError::Write { op_id, error }) => {
+                send(ws, &ServerFrame::reject(op_id, &error, self.version()).to_json());
+            }
+        }
+    }
+
+    pub(super) fn on_write(&self, ws: &WebSocket, att: &Attachment, req: WriteRequest) {
+        let op_id = req.op_id.clone();
+        if let Err(e) = att.role.require_write() {
+            send(ws, &ServerFrame::reject(op_id, &e, self.version()).to_json());
+            return;
+        }
+        match self.write(req, &att.id) {
+            Ok(outcome) => {
+                if let Some(op_id) = op_id {
+                    let (version, duplicate) = match outcome {
+                        WriteOutcome::Applied { version, .. } => (version, false),
+                        WriteOutcome::Duplicate { version } => (version, true),
+                    };
+                    send(ws, &ServerFrame::Ack { op_id, version, duplicate }.to_json());
+                }
+            }
+            Err(ApiError::SessionNotFound) => {
+                let _ = ws.close(Some(close::SESSION_ENDED), Some("session ended"));
+            }
+            Err(e) => {
+                if let ApiError::Internal(detail) = &e {
+                    worker::console_error!("write failed: {detail}");
+                }
+                send(ws, &ServerFrame::reject(op_id, &e, self.version()).to_json());
+            }
+        }
+    }
+
+    pub(super) fn on_leave(&self, ws: &WebSocket) {
+        let Some(att) = ws.deserialize_attachment::<Attachment>().ok().flatten() else { return };
+        self.rates.borrow_mut().remove(&att.id);
+        let frame = ServerFrame::Presence { event: PresenceEvent::Leave, client_id: att.id.clone(), data: Value::Null };
+        self.send_to_others(&att.id, &frame.to_json());
+    }
+
+    pub(super) fn version(&self) -> u64 {
+        self.with_record(|r| Ok(r.version)).unwrap_or(0)
+    }
+
+    // ----- SSE -----
+
+    pub(super) fn open_events(&self, req: &Request, role: Role, query: Option<&str>) -> Result<Response, ApiError> {
+        let q = read_query(query, &self.limits)?;
+        let since = match header(req, "Last-Event-ID") {
+            Some(id) => Some(
+                id.trim()
+                    .parse::<u64>()
+                    .map_err(|_| ApiError::InvalidRequest(format!("Last-Event-ID must be a version, got {id:?}")))?,
+            ),
+            None => q.since,
+        };
+        if self.hub.len() >= self.limits.max_clients {
+            return Err(ApiError::TooManyConnections);
+        }
+        let client_id = format!("s_{}", &random_token()?[..10]);
+        let presence = self.presence_list();
+        let welcome = self.with_record(|r| {
+            let plan = plan_resume(&self.store, r, since)?;
+            welcome_frame(r, plan, &client_id, role, presence, &self.limits)
+        })?;
+        self.hub.subscribe(sse_event("welcome", None, &welcome))
+    }
+}
