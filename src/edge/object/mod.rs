@@ -3,7 +3,7 @@
 //!
 //! In-memory fields are a cache: after hibernation or a reset the record is reloaded from
 //! SQLite and each socket's identity and presence come back from its attachment and tags.
-//! `http` holds the HTTP operations, `socket` the WebSocket and SSE ones, `fanout` the writes.
+//! `http` holds the HTTP operations, `socket` the WebSocket and SSE ones, `writes` the write path and its fan-out.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ const RECENT_OPS: u64 = 20;
 const HTTP_AUTHOR: &str = "http";
 
 /// The operation the router asks the object to perform.
-mod fanout;
+mod writes;
 mod http;
 mod socket;
 
