@@ -2,7 +2,7 @@
 // and an SVG chart (bench/results/<run>/chart.svg, copied to docs/bench-chart.svg).
 // Every number is the median over the run's repetitions; ratios are taken from the same run.
 //   node bench/report.mjs bench/results/<run> [--out BENCHMARKS.md]
-import { readFileSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, copyFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -205,6 +205,11 @@ if (errors.length) {
   p('## Errors during the run');
   p();
   for (const e of errors) p(`- ${e.target} ${e.scenario} ${JSON.stringify(e.params)} rep ${e.rep}: ${String(e.metrics.error).slice(0, 300)}`);
+  p();
+}
+const notes = join(ROOT, 'bench', 'profile-notes.md');
+if (existsSync(notes)) {
+  p(readFileSync(notes, 'utf8').trim());
   p();
 }
 p('## Notes');

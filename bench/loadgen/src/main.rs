@@ -4,7 +4,8 @@
 //!       the native Rust WebSocket server with the same frames (the machine's ceiling)
 //!   loadgen run --server 127.0.0.1:P [--server-pids a,b] [--native 127.0.0.1:Q] [--native-pid p]
 //!               [--targets rust,js,native] [--scenarios cold,fanout,throughput,storm,resume,open]
-//!               [--reps 5] [--quick] --out results.jsonl
+//!               [--reps 5] [--quick] [--fan-subscribers 1,10] [--writers 1,8] [--storm-clients 100]
+//!               --out results.jsonl
 //!       runs every scenario against each target (the Rust service at /, the JS baseline at /js
 //!       of the same server, the native server), interleaved per repetition, and appends one JSON
 //!       record per measurement to --out.
@@ -31,6 +32,13 @@ struct Opts {
     reps: u32,
     quick: bool,
     out: String,
+    fan_ns: Option<Vec<usize>>,
+    ks: Option<Vec<usize>>,
+    storm_ms: Option<Vec<usize>>,
+}
+
+fn parse_list(s: &str) -> Option<Vec<usize>> {
+    Some(s.split(',').filter_map(|p| p.trim().parse().ok()).collect())
 }
 
 fn parse_pids(s: &str) -> Vec<i32> {
@@ -60,6 +68,9 @@ fn main() {
                 reps: 5,
                 quick: false,
                 out: "results.jsonl".into(),
+                fan_ns: None,
+                ks: None,
+                storm_ms: None,
             };
             let mut reps_set = false;
             let mut i = 2;
@@ -77,6 +88,9 @@ fn main() {
                         reps_set = true
                     }
                     "--out" => o.out = v,
+                    "--fan-subscribers" => o.fan_ns = parse_list(&v),
+                    "--writers" => o.ks = parse_list(&v),
+                    "--storm-clients" => o.storm_ms = parse_list(&v),
                     "--quick" => {
                         o.quick = true;
                         i += 1;
@@ -161,11 +175,11 @@ async fn run(o: Opts) {
     }
     let has = |s: &str| o.scenarios.iter().any(|x| x == s);
     let q = o.quick;
-    let fan_ns: Vec<usize> = if q { vec![1, 100] } else { vec![1, 10, 100, 250] };
+    let fan_ns: Vec<usize> = o.fan_ns.clone().unwrap_or(if q { vec![1, 100] } else { vec![1, 10, 100, 250] });
     let fan_sizes: Vec<(usize, usize)> = if q { vec![(100, 40), (10_000, 15)] } else { vec![(100, 100), (10_000, 40)] };
-    let ks: Vec<usize> = if q { vec![1, 8] } else { vec![1, 8, 32] };
+    let ks: Vec<usize> = o.ks.clone().unwrap_or(if q { vec![1, 8] } else { vec![1, 8, 32] });
     let tp_dur = Duration::from_millis(if q { 1000 } else { 2000 });
-    let ms_storm: Vec<usize> = if q { vec![100] } else { vec![100, 500] };
+    let ms_storm: Vec<usize> = o.storm_ms.clone().unwrap_or(if q { vec![100] } else { vec![100, 500] });
     let open_dur = Duration::from_millis(if q { 1000 } else { 2000 });
     let open_subs = 100;
 
