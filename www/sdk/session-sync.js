@@ -817,7 +817,13 @@ export class Session {
       }
       case 'presence': this.presence._apply(f); break;
       case 'broadcast': this._emit('message', f.data, { from: f.from }); break;
-      case 'error': this._emit('error', new SyncError(f.code, f.message)); break;
+      case 'error':
+        // P14: the server says why before it closes (4004 / 4003); some proxies delay the
+        // close event itself, so end the session on the frame.
+        if (f.code === 'session_ended') { this._shutdown(new SyncError('session_not_found', f.message)); break; }
+        if (f.code === 'key_rotated') { this._shutdown(new SyncError('key_rotated', f.message)); break; }
+        this._emit('error', new SyncError(f.code, f.message));
+        break;
       default: break;
     }
   }
