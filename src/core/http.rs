@@ -174,9 +174,11 @@ pub struct ReadQuery {
     pub wait_seconds: Option<u64>,
     /// Resume point for WebSocket and SSE.
     pub since: Option<u64>,
+    /// WebSocket: receive updates in `updates` batches at the session's batch tick.
+    pub batch: bool,
 }
 
-/// Parses `after`, `wait` and `since` from a query string; unknown parameters are ignored.
+/// Parses `after`, `wait`, `since` and `batch` from a query string; unknown parameters are ignored.
 pub fn read_query(query: Option<&str>, limits: &Limits) -> Result<ReadQuery, ApiError> {
     let mut q = ReadQuery::default();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -187,6 +189,13 @@ pub fn read_query(query: Option<&str>, limits: &Limits) -> Result<ReadQuery, Api
             "after" => q.after = Some(num()?),
             "wait" => q.wait_seconds = Some(num()?.min(limits.max_long_poll_seconds)),
             "since" => q.since = Some(num()?),
+            "batch" => {
+                q.batch = match v {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => return Err(ApiError::InvalidRequest(format!("batch must be 1 or 0, got {v:?}"))),
+                }
+            }
             _ => {}
         }
     }
@@ -279,6 +288,9 @@ mod tests {
         let q = read_query(Some("after=4&wait=99&x=1"), &l).unwrap();
         assert_eq!((q.after, q.wait_seconds, q.since), (Some(4), Some(30), None));
         assert_eq!(read_query(Some("since=12"), &l).unwrap().since, Some(12));
+        assert!(read_query(Some("batch=1"), &l).unwrap().batch);
+        assert!(!read_query(Some("batch=0"), &l).unwrap().batch);
+        assert_eq!(read_query(Some("batch=yes"), &l).unwrap_err().code(), "invalid_request");
         assert_eq!(read_query(Some("after=-1"), &l).unwrap_err().code(), "invalid_request");
         assert_eq!(read_query(None, &l).unwrap(), ReadQuery::default());
     }

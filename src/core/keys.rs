@@ -193,8 +193,7 @@ mod tests {
         let key = SessionKey::parse(&SessionKey::format(&id, &secret)).unwrap();
         assert_eq!(key.session_id, id);
         assert_eq!(key.secret, secret);
-        for bad in ["", "abc", "a.b", &id, &format!("{id}.{secret}x"), &format!("{id}.{}!", &secret[..21])]
-        {
+        for bad in ["", "abc", "a.b", &id, &format!("{id}.{secret}x"), &format!("{id}.{}!", &secret[..21])] {
             assert_eq!(SessionKey::parse(bad), Err(ApiError::InvalidKey), "{bad}");
         }
     }

@@ -28,6 +28,8 @@ pub struct Limits {
     pub oplog_max_bytes: u64,
     /// Longest long-poll wait, in seconds.
     pub max_long_poll_seconds: u64,
+    /// Milliseconds between `updates` batches for connections that opted into batching.
+    pub batch_tick_ms: u64,
 }
 
 /// The largest value SQLite storage accepts in one row is 2 MB; leave room for the row.
@@ -47,6 +49,7 @@ impl Default for Limits {
             oplog_max_ops: 1000,
             oplog_max_bytes: 1_048_576,
             max_long_poll_seconds: 60,
+            batch_tick_ms: 20,
         }
     }
 }
@@ -72,6 +75,7 @@ impl Limits {
             oplog_max_ops: num("OPLOG_MAX_OPS", d.oplog_max_ops),
             oplog_max_bytes: num("OPLOG_MAX_BYTES", d.oplog_max_bytes),
             max_long_poll_seconds: num("MAX_LONG_POLL_SECONDS", d.max_long_poll_seconds),
+            batch_tick_ms: num("BATCH_TICK_MS", d.batch_tick_ms).min(1000),
         }
     }
 }

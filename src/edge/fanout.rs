@@ -1,4 +1,4 @@
-//! Sending one frame to every socket of the session in a single wasm-to-JS call.
+//! Sending one frame to a group of the session's sockets in a single wasm-to-JS call.
 //!
 //! A loop in Rust over `State::get_websockets()` crosses the wasm/JS boundary once per socket
 //! (a wrapper per socket, then `send_with_str`, which copies and transcodes the string every
@@ -8,21 +8,42 @@
 use wasm_bindgen::prelude::*;
 use worker::State;
 
+/// Tag of the sockets that get every update at once.
+pub const LIVE: &str = "live";
+/// Tag of the sockets that get updates in `updates` batches.
+pub const BATCHED: &str = "batch";
+
 #[wasm_bindgen(inline_js = "
-export function sendToAll(state, frame) {
-  const sockets = state.getWebSockets();
+export function sendToTagged(state, tag, frame) {
+  const sockets = state.getWebSockets(tag);
   for (const ws of sockets) {
     try { ws.send(frame); } catch (_) { /* closing: it misses this frame */ }
   }
   return sockets.length;
 }
+export function countTagged(state, tag) {
+  return state.getWebSockets(tag).length;
+}
 ")]
 extern "C" {
-    #[wasm_bindgen(js_name = sendToAll)]
-    fn send_to_all_js(state: &JsValue, frame: &str) -> u32;
+    #[wasm_bindgen(js_name = sendToTagged)]
+    fn send_to_tagged_js(state: &JsValue, tag: &str, frame: &str) -> u32;
+    #[wasm_bindgen(js_name = countTagged)]
+    fn count_tagged_js(state: &JsValue, tag: &str) -> u32;
 }
 
-/// Sends `text` to every accepted socket of the object; returns how many there were.
-pub fn send_all(state: &State, text: &str) -> u32 {
-    send_to_all_js(state.as_raw().as_ref(), text)
+/// The runtime's `DurableObjectState`, which outlives any one request (for timers).
+pub fn raw_state(state: &State) -> JsValue {
+    let raw: &JsValue = state.as_raw().as_ref();
+    raw.clone()
+}
+
+/// Sends `text` to every socket tagged `tag`; returns how many there were.
+pub fn send_tagged(raw_state: &JsValue, tag: &str, text: &str) -> u32 {
+    send_to_tagged_js(raw_state, tag, text)
+}
+
+/// How many sockets are tagged `tag`.
+pub fn count_tagged(raw_state: &JsValue, tag: &str) -> u32 {
+    count_tagged_js(raw_state, tag)
 }

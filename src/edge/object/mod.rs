@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,7 +22,7 @@ use crate::core::error::ApiError;
 use crate::core::incoming::RateWindow;
 use crate::core::keys::Role;
 use crate::core::limits::Limits;
-use crate::core::protocol::ServerFrame;
+use crate::core::protocol::{ServerFrame, UpdateBatch};
 
 /// Internal header carrying the session id from the router.
 pub const HEADER_SESSION_ID: &str = "X-Session-Id";
@@ -44,10 +45,10 @@ const RECENT_OPS: u64 = 20;
 /// The author of writes made over HTTP.
 const HTTP_AUTHOR: &str = "http";
 
-/// The operation the router asks the object to perform.
-mod writes;
 mod http;
 mod socket;
+/// The operation the router asks the object to perform.
+mod writes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -113,6 +114,8 @@ pub struct SessionObject {
     cache: RefCell<Option<Option<SessionRecord>>>,
     rates: RefCell<HashMap<String, RateWindow>>,
     hub: Hub,
+    /// Updates waiting for the next batch tick (shared with the tick's timer).
+    batch: Rc<RefCell<UpdateBatch>>,
 }
 
 impl DurableObject for SessionObject {
@@ -129,6 +132,7 @@ impl DurableObject for SessionObject {
             cache: RefCell::new(None),
             rates: RefCell::new(HashMap::new()),
             hub: Hub::default(),
+            batch: Rc::default(),
         }
     }
 

@@ -10,6 +10,7 @@ use crate::core::incoming::{parse_incoming, FrameError, Incoming, RateDecision, 
 use crate::core::keys::{random_token, Role};
 use crate::core::protocol::{PresenceEntry, PresenceEvent, ServerFrame};
 use crate::core::session::{plan_resume, welcome_frame, WriteOutcome};
+use crate::edge::fanout::{BATCHED, LIVE};
 use crate::edge::hub::sse_event;
 use crate::edge::respond::OrInternal;
 
@@ -23,7 +24,8 @@ impl SessionObject {
         let pair = WebSocketPair::new().or_internal()?;
         let client_id = format!("c_{}", &random_token()?[..10]);
         let full = self.state.get_websockets().len() >= self.limits.max_clients;
-        self.state.accept_websocket_with_tags(&pair.server, &[client_id.as_str(), role.as_str()]);
+        let mode = if q.batch { BATCHED } else { LIVE };
+        self.state.accept_websocket_with_tags(&pair.server, &[client_id.as_str(), role.as_str(), mode]);
         if full {
             let err = ApiError::SessionFull { limit: self.limits.max_clients };
             send(&pair.server, &ServerFrame::error(&err).to_json());

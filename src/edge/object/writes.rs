@@ -1,14 +1,18 @@
 //! Writes from any transport and what they send: the update fan-out to sockets, SSE streams
 //! and long-polls, and ephemeral messages.
 
+use std::time::Duration;
+
 use serde_json::Value;
+use wasm_bindgen::JsValue;
+use worker::{wasm_bindgen_futures, Delay};
 
 use super::{now_ms, send, SessionObject};
 use crate::core::error::ApiError;
 use crate::core::incoming::WriteRequest;
 use crate::core::protocol::ServerFrame;
 use crate::core::session::{apply_write, WriteOutcome};
-use crate::edge::fanout::send_all;
+use crate::edge::fanout::{count_tagged, raw_state, send_tagged, BATCHED, LIVE};
 use crate::edge::hub::sse_event;
 
 impl SessionObject {
@@ -16,11 +20,29 @@ impl SessionObject {
     pub(super) fn write(&self, req: WriteRequest, author: &str) -> Result<WriteOutcome, ApiError> {
         let outcome = self.with_record(|r| apply_write(&self.store, r, req, author, &self.limits, now_ms()))?;
         if let WriteOutcome::Applied { version, frame, .. } = &outcome {
-            send_all(&self.state, frame);
+            let state = raw_state(&self.state);
+            send_tagged(&state, LIVE, frame);
+            if count_tagged(&state, BATCHED) > 0 && self.batch.borrow_mut().push(frame) {
+                self.schedule_batch(state);
+            }
             self.hub.publish(&sse_event("update", Some(*version), frame));
             self.hub.wake_waiters();
         }
         Ok(outcome)
+    }
+
+    /// Sends the queued updates to the batching sockets one tick from now. The timer keeps the
+    /// object awake for that tick only; it owns what it needs, since it outlives the request.
+    fn schedule_batch(&self, state: JsValue) {
+        let batch = self.batch.clone();
+        let tick = Duration::from_millis(self.limits.batch_tick_ms);
+        wasm_bindgen_futures::spawn_local(async move {
+            Delay::from(tick).await;
+            let frame = batch.borrow_mut().take();
+            if let Some(frame) = frame {
+                send_tagged(&state, BATCHED, &frame);
+            }
+        });
     }
 
     /// Relays an ephemeral message; returns how many clients it reached.
