@@ -26,11 +26,12 @@ export function h(tag, props = {}, ...children) {
 /** Query parameters of the fragment (#key=...&read=...). */
 export function hashParams() { return new URLSearchParams(location.hash.replace(/^#/, '')); }
 
-/** SDK options from the page's query string (?transport=sse is handy to try the fallbacks). */
+/** SDK options from the page's query string (?transport=sse is handy to try the fallbacks, ?batch=1 the coalesced updates). */
 export function sdkOptions() {
   const q = new URLSearchParams(location.search);
   const o = {};
   if (q.get('transport')) o.transport = q.get('transport');
+  if (q.get('batch') === '1') o.batch = true;
   return o;
 }
 

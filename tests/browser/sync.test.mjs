@@ -188,6 +188,28 @@ for (const transport of ['sse', 'longpoll']) {
   });
 }
 
+test('batch=1: a page on coalesced updates stays in step with a live one', { timeout: 90_000 }, async () => {
+  const a = await openPage(browser);
+  const b = await openPage(browser);
+  try {
+    const links = await startOnPage(a.page, `${server.url}/index.html`);
+    const u = new URL(links.write);
+    u.search = '?batch=1';
+    await b.page.goto(u.href);
+    await waitStatus(b.page, 'open');
+    assert.equal(await b.page.evaluate(() => window.session.options.batch), true);
+    const inc = (p, n) => p.evaluate((n) => Promise.all(Array.from({ length: n },
+      () => window.session.update((s) => ({ ...s, count: (s.count ?? 0) + 1 })))).then(() => true), n);
+    await Promise.all([inc(a.page, 10), inc(b.page, 10)]);
+    const done = (p) => p.waitForFunction(() => window.session.pendingCount === 0 && window.session.state.count === 20, null, { timeout: 20000 });
+    await Promise.all([done(a.page), done(b.page)]);
+    assert.equal(await a.page.evaluate(() => window.session.version), await b.page.evaluate(() => window.session.version));
+    assert.deepEqual([...a.errors, ...b.errors], []);
+  } finally {
+    await Promise.all([a.context.close(), b.context.close()]);
+  }
+});
+
 test('auto transport falls back to SSE when WebSockets are blocked', { timeout: 90_000 }, async () => {
   const a = await openPage(browser);
   const b = await openPage(browser);

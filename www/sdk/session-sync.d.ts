@@ -39,6 +39,8 @@ export interface Options {
   resendDelayMs: number;
   reconnectOnVisible: boolean;
   createRole: 'write' | 'admin';
+  /** Coalesced WebSocket updates (protocol P15): fewer frames, up to one server tick later. */
+  batch: boolean;
 }
 
 export declare const DEFAULTS: Readonly<Options>;
