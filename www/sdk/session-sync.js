@@ -926,6 +926,11 @@ export async function createSession(opts = {}) {
   const session = new Session(created.keys[role] || created.keys.write, {
     ...opts, keys: created.keys, initialState: created.state, initialVersion: created.version,
   });
+  return untilReady(session);
+}
+
+/** Resolves with the session once it has its first state; closes it if that fails. */
+async function untilReady(session) {
   try {
     await session.ready;
   } catch (e) {
@@ -945,11 +950,5 @@ export async function createSession(opts = {}) {
 export async function joinSession(key, opts = {}) {
   const session = new Session(key, opts);
   if (opts.wait === false) return session;
-  try {
-    await session.ready;
-  } catch (e) {
-    session.close();
-    throw e;
-  }
-  return session;
+  return untilReady(session);
 }
