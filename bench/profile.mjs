@@ -13,6 +13,7 @@ const sep = argv.indexOf('--');
 const opt = (k, d) => { const i = argv.indexOf(k); return i >= 0 && i < sep ? argv[i + 1] : d; };
 const port = opt('--inspector', '9229');
 const out = opt('--out', 'profile.cpuprofile');
+const focus = opt('--focus', null); // only samples whose stack has a frame whose name contains this
 const cmd = argv.slice(sep + 1);
 
 const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
@@ -68,6 +69,8 @@ const key = (n) => {
 const self = new Map();
 const incl = new Map();
 let total = 0;
+const stackHas = (nid, text) => { for (let cur = nid; cur !== undefined; cur = parent.get(cur)) if (key(nodes.get(cur)).includes(text)) return true; return false; };
+if (focus) for (const nid of [...dt.keys()]) if (!stackHas(nid, focus) && !key(nodes.get(nid)).startsWith('(idle)')) dt.delete(nid);
 for (const [nid, us] of dt) {
   total += us;
   const n = nodes.get(nid);
@@ -89,6 +92,7 @@ for (const [nid, us] of dt) {
   callers.set(k, (callers.get(k) ?? 0) + us);
 }
 const busy = total - idle;
+if (focus) console.log(`[profile] only samples under a frame matching "${focus}"`);
 console.log(`[profile] ${((Date.now() - t0) / 1000).toFixed(1)} s, sampled ${(total / 1e3).toFixed(0)} ms, busy ${(busy / 1e3).toFixed(0)} ms (${(100 * busy / total).toFixed(0)}%)`);
 const top = (m, n) => [...m].filter(([k]) => !k.startsWith('(idle)') && !k.startsWith('(root)') && !k.startsWith('(program)')).sort((a, b) => b[1] - a[1]).slice(0, n);
 console.log('[profile] top self time (share of busy time):');

@@ -73,12 +73,15 @@ p();
 
 // headline
 const f100 = (t) => med('fanout', { subscribers: 100, bytes: 100 }, t, 'lat.p99_ms');
-const open = (t) => med('open', {}, t, 'max_deliveries_per_s');
+const openMed = (t, batch, path) => median(sel('open', {}, t).filter((r) => !!r.params.batch === batch).map((r) => get(r.metrics, path)));
+const open = (t) => openMed(t, false, 'max_deliveries_per_s');
+const openB = openMed('rust', true, 'max_deliveries_per_s');
 p('## Headline');
 p();
 table(['metric', 'Rust service', 'JS baseline', 'native ceiling', 'Rust / JS', 'Rust / native'], [
   ['fan-out p99, 100 subscribers, 100 B patch (ms)', ...TARGETS.map((t) => fmt(f100(t))), ratio(f100('rust'), f100('js')), ratio(f100('rust'), f100('native'))],
   ['max sustained deliveries/s (open loop, 100 subscribers, p99 < 50 ms, all in order)', ...TARGETS.map((t) => fmt(open(t))), ratio(open('rust'), open('js')), ratio(open('rust'), open('native'))],
+  ...(Number.isFinite(openB) ? [['same, Rust with `batch=1` (P15 coalesced `updates` frames)', fmt(openB), '', '', ratio(openB, open('js')), ratio(openB, open('native'))]] : []),
   ['acked writes/s, 1 writer, no baseVersion', ...TARGETS.map((t) => fmt(med('throughput', { writers: 1, base_version: false }, t, 'acked_per_s'))),
     ratio(med('throughput', { writers: 1, base_version: false }, 'rust', 'acked_per_s'), med('throughput', { writers: 1, base_version: false }, 'js', 'acked_per_s')),
     ratio(med('throughput', { writers: 1, base_version: false }, 'rust', 'acked_per_s'), med('throughput', { writers: 1, base_version: false }, 'native', 'acked_per_s'))],
@@ -176,14 +179,15 @@ p();
 // 5. open loop
 p('## 5. Open loop: highest sustained rate');
 p();
-p('A writer sends 100 B merge patches at a fixed rate (scheduled, not waiting for answers) to a session with 100 subscribers; latency is measured from each write\'s scheduled time, so queueing delay is not hidden (no coordinated omission). A rate passes when every update reached all 100 subscribers exactly once and in order and p99 < 50 ms. Rates double from 10 writes/s until one fails, then are bisected. The table gives the highest passing rate (median over repetitions) and the steps of the first repetition.');
+p('A writer sends 100 B merge patches at a fixed rate (scheduled, not waiting for answers) to a session with 100 subscribers; latency is measured from each write\'s scheduled time, so queueing delay is not hidden (no coordinated omission). A rate passes when every update reached all 100 subscribers exactly once and in order and p99 < 50 ms. Rates double from 10 writes/s until one fails, then are bisected. The table gives the highest passing rate (median over repetitions) and the steps of the first repetition. The Rust service is also measured with subscribers that ask for coalesced delivery (`?batch=1`, rule P15: one `updates` frame per `BATCH_TICK_MS` = 20 ms tick), reported separately; the baselines do not batch.');
 p();
 const opRows = [];
-for (const t of TARGETS) {
-  const best = med('open', {}, t, 'max_rate');
-  const steps = recs.filter((r) => r.scenario === 'open_step' && r.target === t && r.rep === 1)
+for (const [t, batch] of [...TARGETS.map((t) => [t, false]), ['rust', true]]) {
+  const best = openMed(t, batch, 'max_rate');
+  if (batch && !Number.isFinite(best)) continue;
+  const steps = recs.filter((r) => r.scenario === 'open_step' && r.target === t && r.rep === 1 && !!r.params.batch === batch)
     .map((r) => r.metrics.error ? `${r.params.rate}: error` : `${r.metrics.rate}/s ${r.metrics.pass ? 'ok' : 'FAIL'} p99 ${fmt(r.metrics.lat?.p99_ms)} ms${r.metrics.aborted ? ' (backlog, stopped)' : ''}`).join('; ');
-  opRows.push([LABEL[t], fmt(best), fmt(best * 100), steps]);
+  opRows.push([LABEL[t] + (batch ? ', `batch=1` (P15)' : ''), fmt(best), fmt(best * 100), steps]);
 }
 table(['target', 'writes/s', 'deliveries/s', 'steps (rep 1): rate, result, p99'], opRows);
 p(`Rust / JS: ${ratio(open('rust'), open('js'))}; Rust / native: ${ratio(open('rust'), open('native'))} (native is bounded by the single-core load generator receiving ${fmt(open('native'))} frames/s; see its CPU in the raw records).`);
@@ -255,7 +259,7 @@ const W = 900, H = 330;
 const fanGroups = paramsOf('fanout', 'subscribers').map((n) => ({ label: `${n} sub${n > 1 ? 's' : ''}`, values: Object.fromEntries(TARGETS.map((t) => [t, med('fanout', { subscribers: n, bytes: 100 }, t, 'lat.p99_ms')])) }));
 const tpGroups = [];
 for (const k of paramsOf('throughput', 'writers')) tpGroups.push({ label: `${k} writer${k > 1 ? 's' : ''}`, values: Object.fromEntries(TARGETS.map((t) => [t, med('throughput', { writers: k, base_version: false }, t, 'acked_per_s')])) });
-tpGroups.push({ label: 'open loop max', values: Object.fromEntries(TARGETS.map((t) => [t, med('open', {}, t, 'max_rate')])) });
+tpGroups.push({ label: 'open loop max', values: Object.fromEntries(TARGETS.map((t) => [t, openMed(t, false, 'max_rate')])) });
 let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`;
 svg += `<rect width="${W}" height="${H}" fill="white"/>`;
 svg += panel(0, 0, W / 2, H - 30, 'Fan-out p99 latency, 100 B patch (lower is better)', 'ms', fanGroups);

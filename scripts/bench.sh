@@ -97,10 +97,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Any [vars] entry of wrangler.toml that bench/wrangler.bench.toml lacks is passed as it is.
+EXTRA_VARS=()
+while IFS= read -r line; do
+  name=${line%% =*}; value=$(echo "${line#*= }" | sed 's/^"//; s/"$//')
+  if ! grep -q "^$name = " bench/wrangler.bench.toml; then EXTRA_VARS+=(--var "$name:$value"); step "var $name=$value from wrangler.toml"; fi
+done < <(sed -n '/^\[vars\]/,/^\[/p' wrangler.toml | grep -E '^[A-Z_]+ = ')
 step "wrangler dev -c bench/wrangler.bench.toml on 127.0.0.1:$PORT (cpu $SERVER_CPUS, storage $STORAGE)"
 setsid "${PIN_SERVER[@]}" bash scripts/with-node.sh wrangler dev -c bench/wrangler.bench.toml --ip 127.0.0.1 \
   --port "$PORT" --inspector-port "$INSPECT" --persist-to "$PERSIST" \
-  --show-interactive-dev-session=false --log-level warn >"$RUN/wrangler.log" 2>&1 </dev/null &
+  --show-interactive-dev-session=false --log-level warn "${EXTRA_VARS[@]}" >"$RUN/wrangler.log" 2>&1 </dev/null &
 WPID=$!
 deadline=$((SECONDS + 120))
 until curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/v1/health"; do

@@ -3,7 +3,7 @@
 //!   loadgen serve --port P
 //!       the native Rust WebSocket server with the same frames (the machine's ceiling)
 //!   loadgen run --server 127.0.0.1:P [--server-pids a,b] [--native 127.0.0.1:Q] [--native-pid p]
-//!               [--targets rust,js,native] [--scenarios cold,fanout,throughput,storm,resume,open]
+//!               [--targets rust,js,native] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch]
 //!               [--reps 5] [--quick] [--fan-subscribers 1,10] [--writers 1,8] [--storm-clients 100]
 //!               --out results.jsonl
 //!       runs every scenario against each target (the Rust service at /, the JS baseline at /js
@@ -64,7 +64,7 @@ fn main() {
                 native: None,
                 native_pid: vec![],
                 targets: vec!["rust".into(), "js".into(), "native".into()],
-                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open"].iter().map(|s| s.to_string()).collect(),
+                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "open_batch"].iter().map(|s| s.to_string()).collect(),
                 reps: 5,
                 quick: false,
                 out: "results.jsonl".into(),
@@ -238,8 +238,17 @@ async fn run(o: Opts) {
         }
         if has("open") {
             for t in &targets {
-                let (best, steps) = open_ladder(t, open_subs, open_dur, q, &mut out, rep).await;
-                let r = json!({"scenario": "open", "params": {"subscribers": open_subs, "bound_ms": 50},
+                let (best, steps) = open_ladder(t, open_subs, open_dur, q, &mut out, rep, false).await;
+                let r = json!({"scenario": "open", "params": {"subscribers": open_subs, "bound_ms": 50, "batch": false},
+                    "metrics": {"max_rate": best, "max_deliveries_per_s": best * open_subs as f64, "steps": steps}});
+                out.rec(t, rep, r);
+            }
+        }
+        // P15 coalesced delivery (`?batch=1`): the Rust service only (the baselines do not batch)
+        if has("open_batch") {
+            for t in targets.iter().filter(|t| t.name == "rust") {
+                let (best, steps) = open_ladder(t, open_subs, open_dur, q, &mut out, rep, true).await;
+                let r = json!({"scenario": "open", "params": {"subscribers": open_subs, "bound_ms": 50, "batch": true},
                     "metrics": {"max_rate": best, "max_deliveries_per_s": best * open_subs as f64, "steps": steps}});
                 out.rec(t, rep, r);
             }
@@ -249,14 +258,14 @@ async fn run(o: Opts) {
 
 /// Doubling ladder of open-loop rates from 10 writes/s until a step fails (or 10,240/s), then
 /// bisection between the last pass and the first failure. Returns the highest passing rate.
-async fn open_ladder(t: &Target, subs: usize, dur: Duration, quick: bool, out: &mut Out, rep: u32) -> (f64, usize) {
+async fn open_ladder(t: &Target, subs: usize, dur: Duration, quick: bool, out: &mut Out, rep: u32, batch: bool) -> (f64, usize) {
     let mut best = 0.0f64;
     let mut fail: Option<f64> = None;
     let mut rate = 10.0;
     let mut steps = 0;
     let step = |rate: f64| {
         let t = t.clone();
-        async move { open_step(&t, subs, rate, dur, 50.0).await }
+        async move { open_step(&t, subs, rate, dur, 50.0, batch).await }
     };
     while rate <= 10_240.0 {
         steps += 1;

@@ -66,7 +66,11 @@ pub async fn create(t: &Target) -> Res<(String, f64)> {
 
 /// Opens a WebSocket to the session and returns it with its first frame (the welcome).
 pub async fn connect(t: &Target, key: &str, since: Option<u64>) -> Res<(Ws, String)> {
-    let q = since.map(|v| format!("?since={v}")).unwrap_or_default();
+    connect_query(t, key, since.map(|v| format!("?since={v}")).unwrap_or_default()).await
+}
+
+/// Opens a WebSocket with the given query string ("" or "?...").
+pub async fn connect_query(t: &Target, key: &str, q: String) -> Res<(Ws, String)> {
     let url = format!("ws://{}{}/api/v1/sessions/{key}/ws{q}", t.addr, t.prefix);
     let stream = TcpStream::connect(&t.addr).await?;
     stream.set_nodelay(true)?;
@@ -118,6 +122,7 @@ async fn spawn_subscribers(
     expected: Arc<AtomicUsize>,
     notify: Arc<Notify>,
     deadline: Arc<AtomicU64>,
+    batch: bool,
 ) -> Res<Vec<tokio::task::JoinHandle<Res<SubResult>>>> {
     let ready = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -127,7 +132,8 @@ async fn spawn_subscribers(
         let (send_ns, delivered, expected, notify, ready, failed, deadline) =
             (send_ns.clone(), delivered.clone(), expected.clone(), notify.clone(), ready.clone(), failed.clone(), deadline.clone());
         subs.push(tokio::spawn(async move {
-            let (mut ws, welcome) = match connect(&t, &key, None).await {
+            let q = if batch { "?batch=1".to_string() } else { String::new() };
+            let (mut ws, welcome) = match connect_query(&t, &key, q).await {
                 Ok(x) => x,
                 Err(e) => {
                     failed.fetch_add(1, Relaxed);
@@ -153,10 +159,14 @@ async fn spawn_subscribers(
                     }
                 };
                 let now = now_ns();
-                let s = txt.as_str();
-                if frame_type(s) != "update" {
-                    continue;
-                }
+                let frame = txt.as_str();
+                let chunks: Vec<&str> = match frame_type(frame) {
+                    "update" => vec![frame],
+                    // P15 coalesced delivery: {"type":"updates","updates":[{"type":"update",...},...]}
+                    "updates" => frame.split("{\"type\":\"update\"").skip(1).collect(),
+                    _ => continue,
+                };
+                for s in chunks {
                 let v = u64_field(s, "version").unwrap_or(0);
                 if v != last + 1 {
                     r.bad_order += 1;
@@ -177,6 +187,7 @@ async fn spawn_subscribers(
                 let d = delivered.fetch_add(1, Relaxed) + 1;
                 if d >= expected.load(Relaxed) {
                     notify.notify_one();
+                }
                 }
             }
             let _ = timeout(Duration::from_secs(2), ws.close(None)).await;
@@ -245,7 +256,7 @@ pub async fn fanout(t: &Target, n: usize, sizes: &[(usize, usize)]) -> Res<Vec<V
     let expected = Arc::new(AtomicUsize::new(usize::MAX));
     let notify = Arc::new(Notify::new());
     let deadline = Arc::new(AtomicU64::new(now_ns() + 600_000_000_000));
-    let subs = spawn_subscribers(t, &key, n, total, send_ns.clone(), delivered.clone(), expected.clone(), notify.clone(), deadline.clone()).await?;
+    let subs = spawn_subscribers(t, &key, n, total, send_ns.clone(), delivered.clone(), expected.clone(), notify.clone(), deadline.clone(), false).await?;
     let (mut w, _) = writer(t, &key, None).await?;
     wait_idle(&t.pids, Duration::from_secs(10)).await; // let the join presence frames settle
     let mut out = Vec::new();
@@ -486,7 +497,7 @@ pub async fn resume(t: &Target, ops: usize) -> Res<Value> {
 /// (5) One open-loop step: writes scheduled at a fixed `rate` for `dur` to `n` subscribers;
 /// latency from the scheduled send time (no coordinated omission). Passes when every update
 /// reached every subscriber once and in order and p99 < `bound_ms`.
-pub async fn open_step(t: &Target, n: usize, rate: f64, dur: Duration, bound_ms: f64) -> Res<Value> {
+pub async fn open_step(t: &Target, n: usize, rate: f64, dur: Duration, bound_ms: f64, batch: bool) -> Res<Value> {
     let (key, _) = create(t).await?;
     let count = (rate * dur.as_secs_f64()).round().max(1.0) as usize;
     let send_ns: Arc<Vec<AtomicU64>> = Arc::new((0..count).map(|_| AtomicU64::new(0)).collect());
@@ -494,7 +505,7 @@ pub async fn open_step(t: &Target, n: usize, rate: f64, dur: Duration, bound_ms:
     let expected = Arc::new(AtomicUsize::new(count * n));
     let notify = Arc::new(Notify::new());
     let deadline = Arc::new(AtomicU64::new(now_ns() + 600_000_000_000));
-    let subs = spawn_subscribers(t, &key, n, count, send_ns.clone(), delivered.clone(), expected.clone(), notify.clone(), deadline.clone()).await?;
+    let subs = spawn_subscribers(t, &key, n, count, send_ns.clone(), delivered.clone(), expected.clone(), notify.clone(), deadline.clone(), batch).await?;
     let (mut w, _) = writer(t, &key, None).await?;
     wait_idle(&t.pids, Duration::from_secs(10)).await;
     let pad = padding(100);
@@ -565,5 +576,5 @@ pub async fn open_step(t: &Target, n: usize, rate: f64, dur: Duration, bound_ms:
     m["lat"] = lat;
     m["pass"] = json!(pass);
     m["deliveries_per_s"] = json!(rate * n as f64);
-    Ok(json!({"scenario": "open_step", "params": {"subscribers": n, "rate": rate}, "metrics": m}))
+    Ok(json!({"scenario": "open_step", "params": {"subscribers": n, "rate": rate, "batch": batch}, "metrics": m}))
 }
