@@ -45,7 +45,7 @@ snapshot_build() {
     if [ -f build/index.js ] && [ -f build/index_bg.wasm ] \
        && [ $(( $(date +%s) - $(stat -c %Y build/index_bg.wasm) )) -ge 3 ]; then
       rm -rf bench/build && mkdir -p bench/build
-      cp build/index.js build/index_bg.wasm bench/build/
+      cp -p build/index.js build/index_bg.wasm bench/build/
       if cmp -s build/index.js bench/build/index.js && cmp -s build/index_bg.wasm bench/build/index_bg.wasm \
          && [ "$(head -c4 bench/build/index_bg.wasm | od -An -tx1 | tr -d ' ')" = 0061736d ]; then
         return 0
