@@ -74,6 +74,15 @@ impl SessionRecord {
         format!("\"{}\"", self.version)
     }
 
+    /// Restarts the idle timer on a new connection; true when the new expiry moved far enough
+    /// (a tenth of the TTL) to be worth a storage write. Connections keep a session alive
+    /// anyway (the alarm extends a watched session), so a skipped write loses nothing.
+    pub fn touch_on_connect(&mut self, now: i64) -> bool {
+        let before = self.expires_at;
+        self.touch(now);
+        self.expires_at - before >= self.ttl_ms / 10
+    }
+
     /// Restarts the idle timer from `now`.
     pub fn touch(&mut self, now: i64) {
         self.expires_at = now.saturating_add(self.ttl_ms);
@@ -235,6 +244,8 @@ pub(crate) mod tests {
         let mut r = record(json!({}));
         assert!(!r.is_expired(60_999));
         assert!(r.is_expired(61_000));
+        assert!(r.touch_on_connect(1_000 + 6_000), "moved a tenth of the ttl: store it");
+        assert!(!r.touch_on_connect(1_000 + 6_500), "moved less: skip the storage write");
         r.touch(100_000);
         assert_eq!(r.expires_at, 160_000);
         assert_eq!(r.etag(), "\"1\"");

@@ -37,8 +37,9 @@ impl SessionObject {
         let presence = self.presence_list();
         let now = now_ms();
         let welcome = self.with_record(|r| {
-            r.touch(now);
-            self.store.set_expiry(r.expires_at)?;
+            if r.touch_on_connect(now) {
+                self.store.set_expiry(r.expires_at)?;
+            }
             let plan = plan_resume(&self.store, r, q.since)?;
             welcome_frame(r, plan, &client_id, role, presence, &self.limits)
         })?;
