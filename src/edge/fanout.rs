@@ -21,6 +21,14 @@ export function sendToTagged(state, tag, frame) {
   }
   return sockets.length;
 }
+export function sendToOthers(state, except, frame) {
+  let n = 0;
+  for (const ws of state.getWebSockets()) {
+    if (state.getTags(ws)[0] === except) continue;
+    try { ws.send(frame); n++; } catch (_) { /* closing */ }
+  }
+  return n;
+}
 export function countTagged(state, tag) {
   return state.getWebSockets(tag).length;
 }
@@ -28,6 +36,8 @@ export function countTagged(state, tag) {
 extern "C" {
     #[wasm_bindgen(js_name = sendToTagged)]
     fn send_to_tagged_js(state: &JsValue, tag: &str, frame: &str) -> u32;
+    #[wasm_bindgen(js_name = sendToOthers)]
+    fn send_to_others_js(state: &JsValue, except: &str, frame: &str) -> u32;
     #[wasm_bindgen(js_name = countTagged)]
     fn count_tagged_js(state: &JsValue, tag: &str) -> u32;
 }
@@ -41,6 +51,11 @@ pub fn raw_state(state: &State) -> JsValue {
 /// Sends `text` to every socket tagged `tag`; returns how many there were.
 pub fn send_tagged(raw_state: &JsValue, tag: &str, text: &str) -> u32 {
     send_to_tagged_js(raw_state, tag, text)
+}
+
+/// Sends `text` to every socket except those of client `except` (their first tag); returns how many.
+pub fn send_except(raw_state: &JsValue, except: &str, text: &str) -> u32 {
+    send_to_others_js(raw_state, except, text)
 }
 
 /// How many sockets are tagged `tag`.

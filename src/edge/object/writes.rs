@@ -12,7 +12,7 @@ use crate::core::error::ApiError;
 use crate::core::incoming::WriteRequest;
 use crate::core::protocol::ServerFrame;
 use crate::core::session::{apply_write, WriteOutcome};
-use crate::edge::fanout::{count_tagged, raw_state, send_tagged, BATCHED, LIVE};
+use crate::edge::fanout::{count_tagged, raw_state, send_except, send_tagged, BATCHED, LIVE};
 use crate::edge::hub::sse_event;
 
 impl SessionObject {
@@ -67,13 +67,6 @@ impl SessionObject {
 
     /// Sends `text` to every socket but the one of client `except`; returns how many.
     pub(super) fn send_to_others(&self, except: &str, text: &str) -> usize {
-        let mut n = 0;
-        for ws in self.state.get_websockets() {
-            if self.state.get_tags(&ws).first().map(String::as_str) != Some(except) {
-                send(&ws, text);
-                n += 1;
-            }
-        }
-        n
+        send_except(&raw_state(&self.state), except, text) as usize
     }
 }
