@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
-import { launchBrowser, openPage, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
+import { launchBrowser, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
 
 let server;
 let browser;
@@ -20,10 +20,7 @@ const boardOf = (page) => page.$$eval('#board button', (bs) => bs.map((b) => b.t
 const enabledCells = (page) => page.$$eval('#board button', (bs) => bs.filter((b) => !b.disabled).length);
 
 test('tic-tac-toe: two players, turns enforced, read-only spectator, winner and rematch', { timeout: 90_000 }, async () => {
-  const x = await openPage(browser);
-  const o = await openPage(browser);
-  const spectator = await openPage(browser);
-  try {
+  await withPages(browser, 3, async (x, o, spectator) => {
     const links = await startOnPage(x.page, `${server.url}/tictactoe.html`);
     await x.page.waitForSelector('#me:has-text("You play X")');
     await o.page.goto(links.write);
@@ -100,15 +97,11 @@ test('tic-tac-toe: two players, turns enforced, read-only spectator, winner and 
     assert.equal(st.state.winner, 'O');
     assert.deepEqual(st.state.line, [0, 1, 2]);
     assert.deepEqual([...x.errors, ...o.errors, ...spectator.errors], []);
-  } finally {
-    await Promise.all([x.context.close(), o.context.close(), spectator.context.close()]);
-  }
+  });
 });
 
 test('whiteboard: the other context sees my cursor, strokes and boxes', { timeout: 90_000 }, async () => {
-  const a = await openPage(browser);
-  const b = await openPage(browser);
-  try {
+  await withPages(browser, 2, async (a, b) => {
     await a.page.goto(`${server.url}/whiteboard.html`);
     await a.page.evaluate(() => localStorage.setItem('session-sync:name', 'Ada'));
     const links = await startOnPage(a.page, `${server.url}/whiteboard.html`);
@@ -140,15 +133,11 @@ test('whiteboard: the other context sees my cursor, strokes and boxes', { timeou
     await a.page.waitForFunction((l) => parseFloat(document.querySelector('.wb-box').style.left) > l + 1.5, before);
     await screenshot(b.page, 'whiteboard');
     assert.deepEqual([...a.errors, ...b.errors], []);
-  } finally {
-    await Promise.all([a.context.close(), b.context.close()]);
-  }
+  });
 });
 
 test('presenter: a read-only viewer follows the slide and the pointer', { timeout: 90_000 }, async () => {
-  const p = await openPage(browser);
-  const v = await openPage(browser);
-  try {
+  await withPages(browser, 2, async (p, v) => {
     const links = await startOnPage(p.page, `${server.url}/presenter.html`);
     await v.page.goto(links.read);
     await waitStatus(v.page, 'open');
@@ -172,15 +161,11 @@ test('presenter: a read-only viewer follows the slide and the pointer', { timeou
     await screenshot(v.page, 'presenter-viewer');
     await screenshot(p.page, 'presenter');
     assert.deepEqual([...p.errors, ...v.errors], []);
-  } finally {
-    await Promise.all([p.context.close(), v.context.close()]);
-  }
+  });
 });
 
 test('inspector: clients, version, size and recent ops of a session', { timeout: 90_000 }, async () => {
-  const a = await openPage(browser);
-  const i = await openPage(browser);
-  try {
+  await withPages(browser, 2, async (a, i) => {
     const links = await startOnPage(a.page, `${server.url}/chat.html`);
     await a.page.fill('#text', 'inspect me');
     await a.page.press('#text', 'Enter');
@@ -199,7 +184,5 @@ test('inspector: clients, version, size and recent ops of a session', { timeout:
     await i.page.click('button[type=submit]');
     await i.page.waitForSelector('#error:not([hidden])');
     assert.deepEqual([...a.errors, ...i.errors], []);
-  } finally {
-    await Promise.all([a.context.close(), i.context.close()]);
-  }
+  });
 });

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
-import { launchBrowser, openPage, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
+import { launchBrowser, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
 
 let server;
 let browser;
@@ -19,10 +19,7 @@ after(async () => {
 const editorJson = (page) => page.inputValue('#state-editor').then((v) => JSON.parse(v));
 
 test('one context starts a session, another joins by link, changes flow both ways; read-only link cannot write', { timeout: 90_000 }, async () => {
-  const a = await openPage(browser);
-  const b = await openPage(browser);
-  const c = await openPage(browser);
-  try {
+  await withPages(browser, 3, async (a, b, c) => {
     await a.page.goto(`${server.url}/`);
     await screenshot(a.page, 'index-landing');
     const links = await startOnPage(a.page, `${server.url}/index.html`);
@@ -62,15 +59,11 @@ test('one context starts a session, another joins by link, changes flow both way
     assert.equal(code, 'read_only');
     await screenshot(b.page, 'index-session');
     assert.deepEqual([...a.errors, ...b.errors, ...c.errors], []);
-  } finally {
-    await Promise.all([a.context.close(), b.context.close(), c.context.close()]);
-  }
+  });
 });
 
 test('chat: offline writes on both sides converge, each message exactly once', { timeout: 90_000 }, async () => {
-  const a = await openPage(browser);
-  const b = await openPage(browser);
-  try {
+  await withPages(browser, 2, async (a, b) => {
     await a.page.goto(`${server.url}/chat.html`);
     await screenshot(a.page, 'chat-start');
     const links = await startOnPage(a.page, `${server.url}/chat.html`);
@@ -122,15 +115,11 @@ test('chat: offline writes on both sides converge, each message exactly once', {
     await b.page.setViewportSize({ width: 390, height: 844 });
     await screenshot(b.page, 'chat-mobile');
     assert.deepEqual([...a.errors, ...b.errors], []);
-  } finally {
-    await Promise.all([a.context.close(), b.context.close()]);
-  }
+  });
 });
 
 test('update() counters: increments made offline and concurrently are never lost or doubled', { timeout: 90_000 }, async () => {
-  const a = await openPage(browser);
-  const b = await openPage(browser);
-  try {
+  await withPages(browser, 2, async (a, b) => {
     const links = await startOnPage(a.page, `${server.url}/index.html`);
     await b.page.goto(links.write);
     await waitStatus(b.page, 'open');
@@ -153,16 +142,12 @@ test('update() counters: increments made offline and concurrently are never lost
     const st = await (await fetch(`${server.url}/api/v1/sessions/${key}`)).json();
     assert.equal(st.state.count, 15);
     assert.deepEqual([...a.errors, ...b.errors], []);
-  } finally {
-    await Promise.all([a.context.close(), b.context.close()]);
-  }
+  });
 });
 
 for (const transport of ['sse', 'longpoll']) {
   test(`forced ${transport} transport: receives live changes and writes over HTTP`, { timeout: 90_000 }, async () => {
-    const a = await openPage(browser);
-    const b = await openPage(browser);
-    try {
+    await withPages(browser, 2, async (a, b) => {
       const links = await startOnPage(a.page, `${server.url}/index.html`);
       const u = new URL(links.write);
       u.search = `?transport=${transport}`;
@@ -182,16 +167,12 @@ for (const transport of ['sse', 'longpoll']) {
       await b.page.waitForFunction(() => window.session.pendingCount === 0 && window.session.state.count === 1);
       assert.deepEqual(await b.page.evaluate(() => window.session.state), await a.page.evaluate(() => window.session.state));
       assert.deepEqual([...a.errors, ...b.errors], []);
-    } finally {
-      await Promise.all([a.context.close(), b.context.close()]);
-    }
+    });
   });
 }
 
 test('batch=1: a page on coalesced updates stays in step with a live one', { timeout: 90_000 }, async () => {
-  const a = await openPage(browser);
-  const b = await openPage(browser);
-  try {
+  await withPages(browser, 2, async (a, b) => {
     const links = await startOnPage(a.page, `${server.url}/index.html`);
     const u = new URL(links.write);
     u.search = '?batch=1';
@@ -205,15 +186,11 @@ test('batch=1: a page on coalesced updates stays in step with a live one', { tim
     await Promise.all([done(a.page), done(b.page)]);
     assert.equal(await a.page.evaluate(() => window.session.version), await b.page.evaluate(() => window.session.version));
     assert.deepEqual([...a.errors, ...b.errors], []);
-  } finally {
-    await Promise.all([a.context.close(), b.context.close()]);
-  }
+  });
 });
 
 test('auto transport falls back to SSE when WebSockets are blocked', { timeout: 90_000 }, async () => {
-  const a = await openPage(browser);
-  const b = await openPage(browser);
-  try {
+  await withPages(browser, 2, async (a, b) => {
     const links = await startOnPage(a.page, `${server.url}/index.html`);
     await b.page.routeWebSocket(/\/ws/, (ws) => ws.close({ code: 1011, reason: 'blocked by test' }));
     await b.page.goto(links.write);
@@ -223,14 +200,11 @@ test('auto transport falls back to SSE when WebSockets are blocked', { timeout: 
     await b.page.waitForFunction(() => window.session.state.hello === 'sse');
     await b.page.evaluate(() => window.session.patch({ back: true }));
     await a.page.waitForFunction(() => window.session.state.back === true);
-  } finally {
-    await Promise.all([a.context.close(), b.context.close()]);
-  }
+  });
 });
 
 test('unknown key shows an error; deleting the session closes connected pages', { timeout: 90_000 }, async () => {
-  const a = await openPage(browser);
-  try {
+  await withPages(browser, 1, async (a) => {
     await a.page.goto(`${server.url}/chat.html#key=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB`);
     await a.page.waitForSelector('[role=alert]:has-text("does not exist")');
     await screenshot(a.page, 'chat-unknown-key');
@@ -244,7 +218,5 @@ test('unknown key shows an error; deleting the session closes connected pages', 
     await waitStatus(a.page, 'closed');
     assert.equal(await a.page.evaluate(() => window.session.error && window.session.error.code), 'session_not_found');
     await a.page.waitForSelector('[role=alert]:has-text("Session closed: it was deleted")');
-  } finally {
-    await a.context.close();
-  }
+  });
 });

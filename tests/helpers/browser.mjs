@@ -39,6 +39,20 @@ export async function openPage(browser, opts = {}) {
   return { context, page, errors };
 }
 
+/**
+ * Opens `n` pages (each its own context, like `n` people), runs `fn(...pages)`, and closes
+ * every context afterwards, whether `fn` passed or threw.
+ */
+export async function withPages(browser, n, fn) {
+  const pages = [];
+  try {
+    for (let i = 0; i < n; i++) pages.push(await openPage(browser));
+    return await fn(...pages);
+  } finally {
+    await Promise.all(pages.map((p) => p.context.close()));
+  }
+}
+
 /** Saves a full-page screenshot as test-artifacts/screenshots/<name>.png. */
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
