@@ -319,14 +319,19 @@ mod tests {
         assert!(store.ops.borrow().is_empty());
     }
 
+    /// Applies `n` anonymous merge writes.
+    fn fill(store: &MemoryStore, r: &mut SessionRecord, n: u64, limits: &Limits) {
+        for i in 0..n {
+            apply_write(store, r, merge(None, None, json!({ "i": i })), "c", limits, 1).unwrap();
+        }
+    }
+
     #[test]
     fn op_log_is_bounded_by_count_and_bytes() {
         let store = MemoryStore::default();
         let mut r = record(json!({}));
         let limits = Limits { oplog_max_ops: 10, ..Limits::default() };
-        for i in 0..25 {
-            apply_write(&store, &mut r, merge(None, None, json!({"i": i})), "c", &limits, 1).unwrap();
-        }
+        fill(&store, &mut r, 25, &limits);
         let ops = store.ops.borrow();
         assert_eq!(ops.len(), 10);
         assert_eq!(ops[0].version, 17);
@@ -337,9 +342,7 @@ mod tests {
         let store = MemoryStore::default();
         let mut r = record(json!({}));
         let limits = Limits { oplog_max_bytes: 500, ..Limits::default() };
-        for i in 0..40 {
-            apply_write(&store, &mut r, merge(None, None, json!({"i": i})), "c", &limits, 1).unwrap();
-        }
+        fill(&store, &mut r, 40, &limits);
         let bytes: u64 = store.ops.borrow().iter().map(|o| o.frame.len() as u64).sum();
         assert!(bytes <= 500, "{bytes}");
         assert_eq!(r.oplog_bytes, bytes);
@@ -351,9 +354,7 @@ mod tests {
         let store = MemoryStore::default();
         let mut r = record(json!({}));
         let limits = Limits { oplog_max_ops: 20, ..Limits::default() };
-        for i in 0..50 {
-            apply_write(&store, &mut r, merge(None, None, json!({"i": i})), "c", &limits, 1).unwrap();
-        }
+        fill(&store, &mut r, 50, &limits);
         assert_eq!(r.version, 51);
         let ResumePlan::Ops(ops) = plan_resume(&store, &r, Some(41)).unwrap() else { panic!() };
         let versions: Vec<u64> =
