@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --browser
 echo "[test] cargo test (native unit tests)"
-cargo test --quiet 2>&1 | tail -n 40
-test "${PIPESTATUS[0]}" -eq 0
+cargo test --quiet 2>&1 | tail -n 40   # pipefail: a failing cargo test stops here
 bash scripts/build.sh
 echo "[test] node --test (integration against wrangler dev, SDK units, browser tests in Chromium)"
 files=$(find tests -name '*.test.mjs' | sort)
