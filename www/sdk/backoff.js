@@ -32,3 +32,25 @@ export function createBackoff(opts, random = Math.random) {
     get attempt() { return attempt; },
   };
 }
+
+/**
+ * Counts reconnects in a row that failed for the same cause (a close code, "connect_failed",
+ * ...). `record(cause)` returns the count so far and whether it reached `max` (time to stop
+ * retrying and say so); a different cause starts over, and so does `reset()` (call it once a
+ * connection proved healthy).
+ * @param {number} max
+ * @returns {{record: (cause:string) => {count:number, giveUp:boolean}, reset: () => void, readonly cause: string|null}}
+ */
+export function createFailureCounter(max) {
+  let cause = null;
+  let count = 0;
+  return {
+    record(c) {
+      if (c !== cause) { cause = c; count = 0; }
+      count++;
+      return { count, giveUp: count >= max };
+    },
+    reset() { cause = null; count = 0; },
+    get cause() { return cause; },
+  };
+}

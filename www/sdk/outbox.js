@@ -139,3 +139,13 @@ export class Outbox {
     if (op.kind === 'update') { delete op.set; delete op.baseVersion; }
   }
 }
+
+/** The protocol frame of a pending op (`set` or `patch`, protocol docs/protocol.md). @param {PendingOp} op */
+export function opFrame(op) {
+  const f = { type: op.kind === 'set' || op.kind === 'update' ? 'set' : 'patch', opId: op.opId };
+  if (typeof op.baseVersion === 'number') f.baseVersion = op.baseVersion;
+  if (f.type === 'set') f.state = op.set;
+  else if (op.kind === 'merge') f.merge = op.merge;
+  else f.ops = op.ops;
+  return f;
+}

@@ -4,9 +4,9 @@
 // (rollback) or, for update(fn), re-runs fn on the newer state (rebase and retry). Pure logic.
 import { applyWrite, applyJsonPatch, applyMergePatch, clone, PatchError } from './patch.js';
 import { Outbox, makeOp } from './outbox.js';
+import { TRANSIENT_CODES } from './errors.js';
 
-/** Codes after which a write is sent again as it is (nothing was applied). */
-export const TRANSIENT_CODES = new Set(['rate_limited']);
+export { TRANSIENT_CODES };
 
 /**
  * Applies one pending op on top of `state` for the optimistic view. Returns `undefined` when the
@@ -123,6 +123,16 @@ export class SyncState {
   }
 
   /**
+   * Removes an op for good (a write the server can never accept) and rolls the view back.
+   * @param {string} opId @returns {import('./outbox.js').PendingOp|undefined}
+   */
+  drop(opId) {
+    const op = this.outbox.remove(opId);
+    if (op) this.recompute();
+    return op;
+  }
+
+  /**
    * Handles a reject. `retry`: a conditional update starts over on newer state (new op id);
    * `resend`: a transient failure, the op is sent again as it is; `dropped`: the op is
    * removed and the view rolls back.
@@ -134,7 +144,8 @@ export class SyncState {
     const op = this.outbox.get(opId);
     if (!op) return { action: 'unknown' };
     if (code === 'version_conflict' && op.kind === 'update' && op.attempts < maxAttempts) {
-      this.outbox.retry(op, currentVersion ?? this.version);
+      // Without the server's version, at least the next one: the base was already stale.
+      this.outbox.retry(op, currentVersion ?? (typeof op.baseVersion === 'number' ? op.baseVersion + 1 : this.version));
       this.recompute();
       return { action: 'retry', op };
     }

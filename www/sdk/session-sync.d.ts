@@ -27,6 +27,10 @@ export interface Options {
   apiPath: string;
   transport: 'auto' | TransportKind;
   backoff: BackoffOptions;
+  /** Reconnects in a row that failed the same way before the SDK stops and emits `error` `reconnect_failed` (10). */
+  maxReconnectAttempts: number;
+  /** A connection open this long resets that count (5000). */
+  stableConnectionMs: number;
   connectTimeoutMs: number;
   wsFailuresBeforeFallback: number;
   sseFailuresBeforeFallback: number;
@@ -34,11 +38,14 @@ export interface Options {
   heartbeatTimeoutMs: number;
   longPollWaitSeconds: number;
   maxInFlight: number;
+  /** update(fn) starts over after conflicts until it applies (Infinity), or gives up after this many. */
   maxUpdateAttempts: number;
   presenceThrottleMs: number;
   resendDelayMs: number;
   reconnectOnVisible: boolean;
   createRole: 'write' | 'admin';
+  /** createSession puts `#key=<write>&read=<read>` in the page's URL (true). */
+  hash: boolean;
   /** Coalesced WebSocket updates (protocol P15): fewer frames, up to one server tick later. */
   batch: boolean;
 }
@@ -74,14 +81,24 @@ export interface PresenceEvent<P = any> {
   list: PresenceClient<P>[];
 }
 
-/** Error of a rejected write or failed request; `code` is the server's error code. */
+/**
+ * Error of a rejected write or failed request; `code` is the server's error code, or the SDK's:
+ * `message_too_large` / `presence_too_large` (refused before sending: over the welcome's limits),
+ * `reconnect_failed` (the same failure kept repeating), `closed`, `invalid_key` (a mangled `#key=`).
+ */
 export declare class SyncError extends Error {
-  constructor(code: string, message?: string, extra?: { status?: number; currentVersion?: number; opId?: string });
+  constructor(code: string, message?: string, extra?: { status?: number; currentVersion?: number; opId?: string; bytes?: number; limit?: number; cause?: unknown });
   code: string;
   status?: number;
   currentVersion?: number;
   opId?: string;
+  /** Size of the refused frame and the limit it broke (message_too_large). */
+  bytes?: number;
+  limit?: number;
 }
+
+/** The server's limits from `welcome`. */
+export interface Limits { maxMessageBytes: number; maxMessagesPerSecond: number; maxPresenceBytes: number; maxClients: number }
 
 export declare class Presence<P = any> {
   /** This client's id (null before the first welcome). */
@@ -94,8 +111,8 @@ export declare class Presence<P = any> {
   list(): PresenceClient<P>[];
   others(): PresenceClient<P>[];
   get(clientId: string): P | undefined;
-  /** Shares this client's value (throttled; the latest value is always sent). */
-  set(data: P): void;
+  /** Shares this client's value (throttled; the latest value is always sent). False (and `error`) when over maxPresenceBytes. */
+  set(data: P): boolean;
 }
 
 export interface SessionEvents<S, P> {
@@ -121,7 +138,10 @@ export declare class Session<S = any, P = any> {
   clientId: string | null;
   role: Role | null;
   status: Status;
+  /** Why the session closed, or why it stopped reconnecting (`reconnect_failed`). */
   error: SyncError | null;
+  /** The server's limits from the last welcome (null before it). */
+  limits: Limits | null;
   transport: TransportKind;
   presence: Presence<P>;
   /** Resolves on the first welcome; rejects if the session does not exist. */
@@ -143,12 +163,17 @@ export declare class Session<S = any, P = any> {
   patch(patch: Partial<S> | Record<string, JsonValue> | JsonPatchOp[], opts?: { baseVersion?: number }): Promise<WriteResult>;
   /** Read-modify-write with rebase and retry on conflict; return undefined from fn to cancel. */
   update(fn: (state: S) => S | undefined): Promise<UpdateResult>;
+  /** False when not connected, or over maxMessageBytes (then also `error` `message_too_large`). */
   broadcast(data: any, opts?: { to?: string }): boolean;
+  /** Connects again at once (after `reconnect_failed`, or instead of waiting for the backoff). */
+  reconnect(): void;
   close(): void;
 }
 
 export declare function createSession<S = any, P = any>(opts?: CreateOptions): Promise<Session<S, P>>;
 export declare function joinSession<S = any, P = any>(key: string, opts?: JoinOptions): Promise<Session<S, P>>;
+/** Joins the session in `#key=`, or creates one and puts its keys there; rejects `invalid_key` for a mangled key. */
+export declare function openSession<S = any, P = any>(opts?: CreateOptions): Promise<Session<S, P>>;
 export declare function request(method: string, path: string, opts?: { body?: unknown; headers?: Record<string, string>; baseUrl?: string; apiPath?: string; signal?: AbortSignal }): Promise<any>;
 export declare function getState(key: string, opts?: { baseUrl?: string; apiPath?: string }): Promise<{ state: any; version: number; updatedAt: number; expiresAt: number; role: Role }>;
 export declare function getInfo(key: string, opts?: { baseUrl?: string; apiPath?: string }): Promise<{
@@ -158,6 +183,10 @@ export declare function getInfo(key: string, opts?: { baseUrl?: string; apiPath?
 export declare function deleteSession(adminKey: string, opts?: { baseUrl?: string; apiPath?: string }): Promise<null>;
 export declare function sessionIdOf(key: string): string;
 export declare function keyFromHash(hash?: string): string | null;
+/** The `invalid_key` error when the fragment has a `key=` that is not a key, else null. */
+export declare function hashKeyProblem(hash?: string): SyncError | null;
+/** Puts `#key=<write>&read=<read>` in the address bar (history.replaceState, no reload). */
+export declare function putKeysInHash(keys: Partial<SessionKeys>): void;
 export declare function shareLinks(keys: Partial<SessionKeys>, pageUrl?: string): { write?: string; read?: string };
 export declare function opFrame(op: any): any;
 export declare function applyMergePatch(target: unknown, patch: unknown): unknown;

@@ -1,81 +1,37 @@
 // session-sync browser client SDK: an ES module, no bundler needed.
 //
-//   import { createSession, joinSession } from '/sdk/session-sync.js';
-//   const s = await createSession({ state: { count: 0 } });
+//   import { openSession } from '/sdk/session-sync.js';
+//   const s = await openSession({ state: { count: 0 } }); // joins '#key=...' or creates one
 //   s.subscribe((state) => render(state));
 //   s.update((st) => ({ ...st, count: st.count + 1 }));
 //
 // Writes apply locally at once (optimistic) and are queued in an outbox until the server
 // acknowledges them; server updates are applied to the confirmed state and the pending writes
-// are re-applied on top (rebase). Reconnects, resume (?since=), resends and the SSE / long-poll
-// fallback are handled here. See docs/sdk.md and docs/protocol.md.
-import { createBackoff } from './backoff.js';
+// are re-applied on top (rebase). A write the server can never accept settles with a SyncError
+// and leaves the outbox. Reconnects, resume (?since=), resends and the SSE / long-poll fallback
+// are handled here; the transports live in transports/. See docs/sdk.md and docs/protocol.md.
+import { createBackoff, createFailureCounter } from './backoff.js';
 import { SyncState } from './rebase.js';
 import { clone, deepEqual } from './patch.js';
+import { DEFAULTS, mergeOptions, apiBase } from './defaults.js';
+import { SyncError, FATAL_CLOSE, CLOSE_TOO_LARGE, oversize, readError } from './errors.js';
+import { request } from './http.js';
+import { sessionIdOf, keyFromHash, hashKeyProblem, putKeysInHash } from './links.js';
+import { Presence } from './presence.js';
+import { opFrame } from './outbox.js';
+import { connectWs } from './transports/ws.js';
+import { connectSse } from './transports/sse.js';
+import { connectLongPoll } from './transports/longpoll.js';
 
 export { applyMergePatch, applyJsonPatch, clone, deepEqual } from './patch.js';
+export { DEFAULTS } from './defaults.js';
+export { SyncError } from './errors.js';
+export { request, getInfo, getState, deleteSession } from './http.js';
+export { sessionIdOf, keyFromHash, hashKeyProblem, shareLinks, putKeysInHash } from './links.js';
+export { Presence } from './presence.js';
+export { opFrame } from './outbox.js';
 
-/** Every default in one place. Any of them can be overridden per session in `opts`. */
-export const DEFAULTS = Object.freeze({
-  /** Origin of the server; '' means the page's own origin. */
-  baseUrl: '',
-  /** API prefix. */
-  apiPath: '/api/v1',
-  /** 'auto' (WebSocket, falling back to SSE, then long-poll), 'websocket', 'sse' or 'longpoll'. */
-  transport: 'auto',
-  /** Reconnect delays: min(maxMs, initialMs * factor^attempt), of which a `jitter` share is random. */
-  backoff: Object.freeze({ initialMs: 250, maxMs: 10000, factor: 2, jitter: 0.5 }),
-  /** A connection that has not delivered its `welcome` after this long is abandoned. */
-  connectTimeoutMs: 8000,
-  /** Failed WebSocket connects in a row (while plain HTTP works) before 'auto' falls back to SSE. */
-  wsFailuresBeforeFallback: 2,
-  /** Failed SSE connects in a row before 'auto' falls back to long-poll. */
-  sseFailuresBeforeFallback: 2,
-  /** A plain-text `ping` is sent this often on an idle WebSocket... */
-  heartbeatMs: 25000,
-  /** ...and the connection is dropped and re-made when nothing arrives within this time. */
-  heartbeatTimeoutMs: 10000,
-  /** `wait` of a long-poll request, in seconds. */
-  longPollWaitSeconds: 25,
-  /** Writes sent and not yet acknowledged at most (the server limits frames per second). */
-  maxInFlight: 32,
-  /** How many times update(fn) re-runs after version conflicts before it gives up. */
-  maxUpdateAttempts: 25,
-  /** Presence updates are sent at most this often (the latest value wins). */
-  presenceThrottleMs: 50,
-  /** Delay before resending writes that were rate limited or failed over HTTP. */
-  resendDelayMs: 500,
-  /** Reconnect at once when the page becomes visible or the browser comes back online. */
-  reconnectOnVisible: true,
-  /** Role of the key used by createSession: 'write' or 'admin'. */
-  createRole: 'write',
-  /** Ask for coalesced WebSocket updates (protocol P15): fewer frames for busy sessions, up to one server tick (20 ms) later. */
-  batch: false,
-});
-
-/** Error of a rejected write or a failed request; `code` is the server's error code. */
-export class SyncError extends Error {
-  /**
-   * @param {string} code
-   * @param {string} [message]
-   * @param {{status?:number, currentVersion?:number, opId?:string}} [extra]
-   */
-  constructor(code, message, extra = {}) {
-    super(message || code);
-    this.name = 'SyncError';
-    this.code = code;
-    Object.assign(this, extra);
-  }
-}
-
-const FATAL_CLOSE = { 4003: 'key_rotated', 4004: 'session_not_found' };
 const g = /** @type {any} */ (globalThis);
-
-function mergeOptions(opts) {
-  const o = { ...DEFAULTS, ...opts };
-  o.backoff = { ...DEFAULTS.backoff, ...(opts.backoff || {}) };
-  return o;
-}
 
 function randomId(n = 8) {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -86,186 +42,8 @@ function randomId(n = 8) {
   return s;
 }
 
-/** Resolves the HTTP base URL of the API for the given options. */
-function apiBase(o) {
-  const origin = o.baseUrl || (g.location ? g.location.origin : '');
-  return origin.replace(/\/$/, '') + o.apiPath;
-}
-
 /** Marks a promise as handled (so an ignored rejection is not reported) and returns it. */
 function handled(p) { p.catch(() => {}); return p; }
-
-async function readError(res) {
-  let body = null;
-  try { body = await res.json(); } catch {}
-  const err = body && body.error ? body.error : {};
-  return new SyncError(err.code || `http_${res.status}`, err.message || res.statusText, {
-    status: res.status, currentVersion: body ? body.currentVersion : undefined,
-  });
-}
-
-/**
- * Sends a JSON request to the API and returns the parsed body; throws {@link SyncError} on an
- * error status.
- * @param {string} method
- * @param {string} path path below the API prefix, e.g. `/sessions`
- * @param {{body?:unknown, headers?:Record<string,string>, baseUrl?:string, apiPath?:string, signal?:AbortSignal}} [opts]
- * @returns {Promise<any>}
- */
-export async function request(method, path, opts = {}) {
-  const o = mergeOptions(opts);
-  const headers = { ...(opts.headers || {}) };
-  let body;
-  if (opts.body !== undefined) {
-    body = JSON.stringify(opts.body);
-    headers['Content-Type'] = headers['Content-Type'] || 'application/json';
-  }
-  const res = await fetch(apiBase(o) + path, { method, headers, body, signal: opts.signal });
-  if (!res.ok) throw await readError(res);
-  if (res.status === 204) return null;
-  const data = await res.json();
-  const etag = res.headers.get('ETag');
-  if (etag && data && typeof data === 'object') Object.defineProperty(data, 'etag', { value: etag });
-  return data;
-}
-
-/** Session id of a key (`<sessionId>.<secret>`). @param {string} key @returns {string} */
-export function sessionIdOf(key) { return String(key).split('.')[0]; }
-
-/**
- * Reads a session key from a URL fragment such as `#key=abc.def` (the fragment never reaches
- * server logs).
- * @param {string} [hash] defaults to `location.hash`
- * @returns {string|null}
- */
-export function keyFromHash(hash = g.location ? g.location.hash : '') {
-  const params = new URLSearchParams(String(hash).replace(/^#/, ''));
-  const key = params.get('key');
-  return key && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(key) ? key : null;
-}
-
-/**
- * Share links for a page: the same page URL with `#key=<write key>` and `#key=<read key>`.
- * @param {{write?:string, read?:string, admin?:string}} keys
- * @param {string} [pageUrl] defaults to the current page without its fragment
- * @returns {{write?:string, read?:string}}
- */
-export function shareLinks(keys, pageUrl = g.location ? g.location.href : '') {
-  const base = String(pageUrl).split('#')[0];
-  const out = {};
-  if (keys.write) out.write = `${base}#key=${keys.write}`;
-  if (keys.read) out.read = `${base}#key=${keys.read}`;
-  return out;
-}
-
-/**
- * Fetches `GET /sessions/{key}/info`: version, state size, connected clients, recent ops.
- * @param {string} key any key of the session
- * @param {{baseUrl?:string, apiPath?:string}} [opts]
- * @returns {Promise<{version:number, updatedAt:number, expiresAt:number, stateBytes:number, clients:Array<{clientId:string, role:string, data:unknown}>, recentOps:any[]}>}
- */
-export function getInfo(key, opts = {}) {
-  return request('GET', `/sessions/${encodeURIComponent(key)}/info`, opts);
-}
-
-/**
- * Fetches the state once over HTTP (`GET /sessions/{key}`), without connecting.
- * @param {string} key @param {{baseUrl?:string, apiPath?:string}} [opts]
- * @returns {Promise<{state:unknown, version:number, updatedAt:number, expiresAt:number, role:string}>}
- */
-export function getState(key, opts = {}) {
-  return request('GET', `/sessions/${encodeURIComponent(key)}`, opts);
-}
-
-/**
- * Deletes a session (admin key). Connected clients are closed with 4004.
- * @param {string} adminKey @param {{baseUrl?:string, apiPath?:string}} [opts]
- * @returns {Promise<null>}
- */
-export function deleteSession(adminKey, opts = {}) {
-  return request('DELETE', `/sessions/${encodeURIComponent(adminKey)}`, opts);
-}
-
-/** Presence of a session: who is connected and the small JSON value each one shares. */
-export class Presence {
-  /** @param {Session} session */
-  constructor(session) {
-    this._session = session;
-    /** @type {Map<string, unknown>} */
-    this.clients = new Map();
-    /** This client's own presence value (re-sent after every reconnect). */
-    this.data = null;
-    this._timer = null;
-    this._lastSent = 0;
-    this._dirty = false;
-  }
-
-  /** This client's id (null before the first welcome). @returns {string|null} */
-  get self() { return this._session.clientId; }
-
-  /**
-   * Every connected client, this one included (flagged `self`).
-   * @returns {Array<{clientId:string, data:any, self:boolean}>}
-   */
-  list() {
-    return [...this.clients].map(([clientId, data]) => ({ clientId, data, self: clientId === this.self }));
-  }
-
-  /** The other connected clients. @returns {Array<{clientId:string, data:any, self:boolean}>} */
-  others() { return this.list().filter((c) => !c.self); }
-
-  /** Presence value of one client. @param {string} clientId @returns {any} */
-  get(clientId) { return this.clients.get(clientId); }
-
-  /** Number of connected clients. @returns {number} */
-  get size() { return this.clients.size; }
-
-  /**
-   * Sets this client's presence value (at most `maxPresenceBytes` of JSON) and shares it with
-   * the others. Calls are throttled (`presenceThrottleMs`); the latest value is always sent.
-   * Over SSE or long-poll presence stays local (those transports cannot send it).
-   * @param {any} data
-   */
-  set(data) {
-    this.data = clone(data);
-    if (this.self) this.clients.set(this.self, this.data);
-    this._dirty = true;
-    this._schedule();
-    this._session._emit('presence', { event: 'self', clientId: this.self, data: this.data, list: this.list() });
-  }
-
-  _schedule() {
-    if (this._timer) return;
-    const wait = Math.max(0, this._lastSent + this._session.options.presenceThrottleMs - Date.now());
-    this._timer = setTimeout(() => { this._timer = null; this._flush(); }, wait);
-  }
-
-  _flush() {
-    if (!this._dirty) return;
-    if (this._session._sendFrame({ type: 'presence', data: this.data })) {
-      this._dirty = false;
-      this._lastSent = Date.now();
-    }
-  }
-
-  /** @param {Array<{clientId:string, data:unknown}>} list */
-  _reset(list) {
-    this.clients = new Map((list || []).map((c) => [c.clientId, c.data]));
-    if (this.self && this.data !== null) {
-      this.clients.set(this.self, this.data);
-      this._dirty = true;
-      this._flush();
-    }
-    this._session._emit('presence', { event: 'sync', list: this.list() });
-  }
-
-  /** @param {{event:string, clientId:string, data:unknown}} f */
-  _apply(f) {
-    if (f.event === 'leave') this.clients.delete(f.clientId);
-    else this.clients.set(f.clientId, f.data);
-    this._session._emit('presence', { event: f.event, clientId: f.clientId, data: f.data, list: this.list() });
-  }
-}
 
 /**
  * A live connection to one session. Create it with {@link createSession} or {@link joinSession}
@@ -289,7 +67,7 @@ export class Session {
     this.role = null;
     /** 'connecting', 'open', 'offline' or 'closed'. */
     this.status = 'connecting';
-    /** Fatal error that closed the session, if any. @type {SyncError|null} */
+    /** Why the session closed (or stopped reconnecting: code `reconnect_failed`), if it did. @type {SyncError|null} */
     this.error = null;
     /** Transport in use: 'websocket', 'sse' or 'longpoll'. */
     this.transport = this.options.transport === 'auto' ? 'websocket' : this.options.transport;
@@ -301,6 +79,11 @@ export class Session {
     this._failures = 0;
     this._needSnapshot = false;
     this._backoff = createBackoff(this.options.backoff);
+    this._sameFailure = createFailureCounter(this.options.maxReconnectAttempts);
+    /** The server's limits from `welcome` (`maxMessageBytes`, `maxPresenceBytes`, ...), once known. */
+    this.limits = null;
+    this._learnedMaxBytes = Infinity;
+    this._openedAt = 0;
     this._retryTimer = null;
     this._flushTimer = null;
     this._opPrefix = randomId(8);
@@ -388,11 +171,34 @@ export class Session {
     if (this.status === 'closed') return handled(Promise.reject(new SyncError('closed', 'the session is closed')));
     if (this.role === 'read') return handled(Promise.reject(new SyncError('read_only', 'this key is read-only')));
     const opId = `${this._opPrefix}-${++this._opCounter}`;
+    const tooLarge = write.kind === 'update' ? null : this._oversize(opFrame({ ...write, opId }));
+    if (tooLarge) { // never queued: it could never be sent
+      tooLarge.opId = opId;
+      this._emit('reject', tooLarge);
+      return handled(Promise.reject(tooLarge));
+    }
     const p = handled(new Promise((resolve, reject) => this._waiters.set(opId, { resolve, reject })));
     this._sync.addLocal(opId, write);
     this._changed('local');
     this._flush();
     return p;
+  }
+
+  /** `message_too_large` when a frame would exceed the WebSocket's limit (known after `welcome`). */
+  _oversize(frame) {
+    if (this.transport !== 'websocket') return null; // HTTP writes: the server answers 413, a reject
+    const limit = Math.min(this.limits?.maxMessageBytes ?? Infinity, this._learnedMaxBytes);
+    return oversize(frame, Number.isFinite(limit) ? limit : null);
+  }
+
+  /** Ends a write for good: out of the outbox, view rolled back, promise rejected, `reject` emitted. */
+  _fail(op, err) {
+    this._sync.drop(op.opId);
+    if (!err.opId) err.opId = op.opId;
+    const w = this._waiters.get(op.id);
+    if (w) { this._waiters.delete(op.id); w.reject(err); }
+    this._changed('rollback');
+    this._emit('reject', err);
   }
 
   /**
@@ -437,7 +243,21 @@ export class Session {
   broadcast(data, opts = {}) {
     const frame = { type: 'broadcast', data };
     if (opts.to) frame.to = opts.to;
+    const tooLarge = this._oversize(frame);
+    if (tooLarge) { this._emit('error', tooLarge); return false; }
     return this._sendFrame(frame);
+  }
+
+  /**
+   * Tries to connect again at once, after the SDK stopped retrying (`error` `reconnect_failed`)
+   * or while it waits for the next backoff attempt. No-op on a closed session.
+   */
+  reconnect() {
+    if (this.status === 'closed') return;
+    if (this.error && this.error.code === 'reconnect_failed') this.error = null;
+    this._sameFailure.reset();
+    this._backoff.reset();
+    this._connect();
   }
 
   /** Closes the connection for good. Pending writes are rejected with `closed`. */
@@ -479,15 +299,16 @@ export class Session {
     if (this._isOffline()) { this._epoch++; this._setStatus('offline'); return; }
     const epoch = ++this._epoch;
     this._setStatus('connecting');
-    if (this.transport === 'websocket') this._connectWs(epoch);
-    else if (this.transport === 'sse') this._connectSse(epoch);
-    else this._connectLongPoll(epoch);
+    const http = apiBase(this.options);
+    const base = http.startsWith('http') ? http : new URL(http, g.location.href).href;
+    if (this.transport === 'websocket') connectWs(this, epoch, base);
+    else if (this.transport === 'sse') connectSse(this, epoch, base);
+    else connectLongPoll(this, epoch, base);
   }
 
   _reconnectNow() {
     if (this.status !== 'offline') return; // open, closed, or an attempt is under way
-    this._backoff.reset();
-    this._connect();
+    this.reconnect();
   }
 
   /** Abandons the current connection (if any). `retry`: schedule a reconnect with backoff. */
@@ -521,7 +342,10 @@ export class Session {
       this._shutdown(new SyncError(FATAL_CLOSE[info.code], `connection closed with ${info.code}`));
       return;
     }
+    if (info.welcomed && Date.now() - this._openedAt >= this.options.stableConnectionMs) this._sameFailure.reset();
+    if (info.code === CLOSE_TOO_LARGE) this._dropTooLarge(epoch);
     this._setStatus('offline');
+    const cause = info.code ? `closed with ${info.code}` : info.welcomed ? 'connection lost' : 'could not connect';
     const lostEpoch = this._epoch;
     if (!info.welcomed) {
       this._failures++;
@@ -537,12 +361,41 @@ export class Session {
         }
       }
     }
-    if (this._retryTimer === null && this.status !== 'closed') this._scheduleReconnect();
+    if (this._retryTimer !== null || this.status === 'closed') return;
+    const { count, giveUp } = this._sameFailure.record(`${this.transport} ${cause}`);
+    if (giveUp) this._giveUp(`${this.transport} ${cause}`, count);
+    else this._scheduleReconnect();
+  }
+
+  /**
+   * The server closed with 1009 (P11): the largest write in flight on that connection is the
+   * frame it refused. It settles with `message_too_large` and is never resent, and frames of
+   * that size are refused locally from now on, so the reconnect cannot loop.
+   */
+  _dropTooLarge(epoch) {
+    const sent = this._sync.outbox.ops.filter((o) => o.sentEpoch === epoch && o.ackedVersion === null && o.bytes);
+    const culprit = sent.sort((a, b) => b.bytes - a.bytes)[0];
+    if (!culprit) {
+      this._emit('error', new SyncError('message_too_large', 'the server closed the connection (1009): a frame was over its limit'));
+      return;
+    }
+    this._learnedMaxBytes = Math.min(this._learnedMaxBytes, culprit.bytes - 1);
+    this._fail(culprit, new SyncError('message_too_large',
+      `write of ${culprit.bytes} bytes is over the server's frame limit; it was not applied`, { bytes: culprit.bytes }));
+  }
+
+  /** Stops retrying a failure that keeps repeating, and says so. Pending writes stay queued. */
+  _giveUp(cause, count) {
+    this.error = new SyncError('reconnect_failed',
+      `stopped reconnecting after ${count} attempts in a row failed the same way (${cause}); writes stay queued: call session.reconnect(), or come back online, to try again`,
+      { cause });
+    this._emit('error', this.error);
   }
 
   _switchTransport(kind) {
     this.transport = kind;
     this._failures = 0;
+    this._sameFailure.reset();
     this._backoff.reset();
     this._emit('transport', kind);
   }
@@ -572,159 +425,11 @@ export class Session {
     const err = error || new SyncError('closed', 'the session is closed');
     for (const w of this._waiters.values()) w.reject(err);
     this._waiters.clear();
+    this._sync.outbox.ops = []; // every write has settled: nothing is pending any more
+    this._sync.recompute();
+    this._changed('rollback');
     this._ready.reject(err);
     if (error) this._emit('error', error);
-  }
-
-  _wsUrl() {
-    const http = apiBase(this.options);
-    const base = http.startsWith('http') ? http : new URL(http, g.location.href).href;
-    const url = new URL(`${base.replace(/^http/, 'ws')}/sessions/${encodeURIComponent(this.key)}/ws`);
-    if (this._sync.version > 0 && !this._needSnapshot) url.searchParams.set('since', String(this._sync.version));
-    if (this.options.batch) url.searchParams.set('batch', '1');
-    return url.href;
-  }
-
-  _connectWs(epoch) {
-    let ws;
-    try { ws = new WebSocket(this._wsUrl()); } catch (e) { this._lost(epoch, { welcomed: false }); return; }
-    const conn = { kind: 'websocket', welcomed: false, ws };
-    conn.close = () => { ws.onclose = ws.onmessage = ws.onerror = null; try { ws.close(1000); } catch {} };
-    conn.send = (frame) => {
-      if (ws.readyState !== 1) return false;
-      ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
-      return true;
-    };
-    conn.sendOp = (op) => conn.send(opFrame(op));
-    this._conn = conn;
-    const timer = setTimeout(() => {
-      if (epoch === this._epoch && !conn.welcomed) { conn.close(); this._lost(epoch, { welcomed: false }); }
-    }, this.options.connectTimeoutMs);
-    ws.onmessage = (ev) => {
-      if (epoch !== this._epoch) return;
-      this._alive();
-      if (typeof ev.data !== 'string') return;
-      if (ev.data === 'pong') return;
-      let frame;
-      try { frame = JSON.parse(ev.data); } catch { this._emit('text', ev.data); return; }
-      if (frame && frame.type === 'welcome') { conn.welcomed = true; clearTimeout(timer); }
-      this._onFrame(frame);
-    };
-    ws.onclose = (ev) => {
-      clearTimeout(timer);
-      this._lost(epoch, { code: ev.code, welcomed: conn.welcomed });
-    };
-  }
-
-  _connectSse(epoch) {
-    let url = `${apiBase(this.options)}/sessions/${encodeURIComponent(this.key)}/events`;
-    if (this._sync.version > 0 && !this._needSnapshot) url += `?since=${this._sync.version}`;
-    const es = new EventSource(url);
-    const conn = { kind: 'sse', welcomed: false, es };
-    conn.close = () => es.close();
-    conn.send = (frame) => this._httpFrame(frame);
-    conn.sendOp = (op) => this._httpOp(op, epoch);
-    this._conn = conn;
-    const timer = setTimeout(() => {
-      if (epoch === this._epoch && !conn.welcomed) { es.close(); this._lost(epoch, { welcomed: false }); }
-    }, this.options.connectTimeoutMs);
-    const handle = (ev) => {
-      if (epoch !== this._epoch) return;
-      let frame;
-      try { frame = JSON.parse(ev.data); } catch { return; }
-      if (!frame.type) frame.type = ev.type === 'message' ? frame.type : ev.type;
-      if (frame.type === 'welcome') { conn.welcomed = true; clearTimeout(timer); }
-      this._onFrame(frame);
-    };
-    for (const t of ['welcome', 'update', 'broadcast', 'presence', 'message']) es.addEventListener(t, handle);
-    es.onerror = () => {
-      clearTimeout(timer);
-      es.close();
-      this._lost(epoch, { welcomed: conn.welcomed });
-    };
-  }
-
-  _connectLongPoll(epoch) {
-    const ctrl = new AbortController();
-    const conn = { kind: 'longpoll', welcomed: false };
-    conn.close = () => ctrl.abort();
-    conn.send = (frame) => this._httpFrame(frame);
-    conn.sendOp = (op) => this._httpOp(op, epoch);
-    this._conn = conn;
-    const base = `${apiBase(this.options)}/sessions/${encodeURIComponent(this.key)}`;
-    const loop = async () => {
-      try {
-        let first = true;
-        while (epoch === this._epoch) {
-          const url = first ? base : `${base}?after=${this._sync.version}&wait=${this.options.longPollWaitSeconds}`;
-          const res = await fetch(url, { cache: 'no-store', signal: ctrl.signal });
-          if (epoch !== this._epoch) return;
-          if (res.status === 304) continue;
-          if (!res.ok) {
-            const err = await readError(res);
-            if (res.status === 404 || res.status === 400) { this._shutdown(err); return; }
-            throw err;
-          }
-          const body = await res.json();
-          if (epoch !== this._epoch) return;
-          if (first) {
-            first = false;
-            conn.welcomed = true;
-            this._onFrame({ type: 'welcome', role: body.role, clientId: null, version: body.version, resume: 'snapshot', state: body.state, presence: [] });
-          } else if (body.version > this._sync.version) {
-            this._snapshot(body.state, body.version, 'remote');
-          }
-        }
-      } catch (e) {
-        if (epoch === this._epoch) this._lost(epoch, { welcomed: conn.welcomed });
-      }
-    };
-    loop();
-  }
-
-  _httpFrame(frame) {
-    if (frame.type !== 'broadcast') return false; // presence and ping cannot go over HTTP
-    const body = { data: frame.data };
-    if (frame.to) body.to = frame.to;
-    request('POST', `/sessions/${encodeURIComponent(this.key)}/messages`, { ...this.options, body })
-      .catch((e) => this._emit('error', e));
-    return true;
-  }
-
-  /** HTTP writes go one at a time, in order. */
-  _httpOp(op, epoch) {
-    this._httpChain = (this._httpChain || Promise.resolve()).then(() => this._httpOpNow(op, epoch));
-    return true;
-  }
-
-  async _httpOpNow(op, epoch) {
-    if (!this._sync.outbox.get(op.opId)) return; // confirmed or dropped meanwhile
-    const headers = { 'Idempotency-Key': op.opId };
-    if (typeof op.baseVersion === 'number') headers['If-Match'] = `"${op.baseVersion}"`;
-    let method = 'PUT';
-    let body = op.set;
-    if (op.kind === 'merge') { method = 'PATCH'; body = op.merge; headers['Content-Type'] = 'application/merge-patch+json'; }
-    if (op.kind === 'ops') { method = 'PATCH'; body = op.ops; headers['Content-Type'] = 'application/json-patch+json'; }
-    if (method === 'PUT') headers['Content-Type'] = 'application/json';
-    let res;
-    try {
-      res = await fetch(`${apiBase(this.options)}/sessions/${encodeURIComponent(this.key)}`, { method, headers, body: JSON.stringify(body) });
-    } catch {
-      this._sync.outbox.unsend(op);
-      if (epoch === this._epoch) this._lost(epoch, { welcomed: true });
-      return;
-    }
-    if (res.ok) {
-      const data = await res.json().catch(() => ({}));
-      this._onFrame({ type: 'ack', opId: op.opId, version: data.version, duplicate: !!data.duplicate });
-      return;
-    }
-    const err = await readError(res);
-    if (res.status === 429 || res.status >= 500) {
-      this._onFrame({ type: 'reject', opId: op.opId, code: 'rate_limited', message: err.message });
-      return;
-    }
-    this._onFrame({ type: 'reject', opId: op.opId, code: err.code, message: err.message, version: err.currentVersion });
   }
 
   _sendFrame(frame) {
@@ -828,6 +533,7 @@ export class Session {
         // close event itself, so end the session on the frame.
         if (f.code === 'session_ended') { this._shutdown(new SyncError('session_not_found', f.message)); break; }
         if (f.code === 'key_rotated') { this._shutdown(new SyncError('key_rotated', f.message)); break; }
+        if (f.code === 'message_too_large') break; // the 1009 close follows; _lost names the write
         this._emit('error', new SyncError(f.code, f.message));
         break;
       default: break;
@@ -836,6 +542,8 @@ export class Session {
 
   _onWelcome(f) {
     if (f.clientId !== undefined) this.clientId = f.clientId;
+    if (f.limits) this.limits = f.limits;
+    this._openedAt = Date.now();
     if (f.role) this.role = f.role;
     if (f.resume === 'ops' && Array.isArray(f.ops)) {
       for (const u of f.ops) {
@@ -895,24 +603,20 @@ export class Session {
     }
     if (cancelled.length) this._changed('rollback');
     if (send.some((op) => op.kind === 'update')) this._changed('rebase');
+    let dropped = false;
     for (const op of send) {
+      const tooLarge = this._oversize(opFrame(op));
+      if (tooLarge) { this._fail(op, tooLarge); dropped = true; continue; }
       if (!this._conn.sendOp(op)) { this._sync.outbox.unsend(op); break; }
     }
+    if (dropped) this._flush(); // what waited behind it may go now
   }
 }
 
-/** The protocol frame of a pending op. */
-export function opFrame(op) {
-  const f = { type: op.kind === 'set' || op.kind === 'update' ? 'set' : 'patch', opId: op.opId };
-  if (typeof op.baseVersion === 'number') f.baseVersion = op.baseVersion;
-  if (f.type === 'set') f.state = op.set;
-  else if (op.kind === 'merge') f.merge = op.merge;
-  else f.ops = op.ops;
-  return f;
-}
-
 /**
- * Creates a new session (`POST /sessions`) and connects to it.
+ * Creates a new session (`POST /sessions`) and connects to it. In a browser it also puts the keys
+ * in the page's URL fragment (`#key=<write>&read=<read>`, option `hash: false` to leave the URL
+ * alone), so the address bar is the link to share.
  * @param {{state?:any, ttl?:number, strict?:boolean} & Partial<typeof DEFAULTS>} [opts]
  * @returns {Promise<Session>} resolves once connected; `session.keys` holds admin, write and read keys
  */
@@ -923,6 +627,7 @@ export async function createSession(opts = {}) {
   if (opts.strict !== undefined) body.strict = opts.strict;
   const created = await request('POST', '/sessions', { ...opts, body });
   const role = opts.createRole || DEFAULTS.createRole;
+  if (opts.hash ?? DEFAULTS.hash) putKeysInHash(created.keys);
   const session = new Session(created.keys[role] || created.keys.write, {
     ...opts, keys: created.keys, initialState: created.state, initialVersion: created.version,
   });
@@ -951,4 +656,19 @@ export async function joinSession(key, opts = {}) {
   const session = new Session(key, opts);
   if (opts.wait === false) return session;
   return untilReady(session);
+}
+
+/**
+ * The one call a page needs: joins the session whose key is in the URL fragment (`#key=...`),
+ * or, when there is none, creates one with `opts` and puts its keys there. Rejects with
+ * SyncError `invalid_key` when the fragment has a `key=` that is not a key (a link cut short),
+ * and `session_not_found` when the session is gone: it never silently starts a new session.
+ * @param {{state?:any, ttl?:number, strict?:boolean} & Partial<typeof DEFAULTS>} [opts]
+ * @returns {Promise<Session>}
+ */
+export async function openSession(opts = {}) {
+  const problem = hashKeyProblem();
+  if (problem) throw problem;
+  const key = keyFromHash();
+  return key ? joinSession(key, opts) : createSession(opts);
 }
