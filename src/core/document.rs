@@ -4,6 +4,7 @@
 use json_patch::{Patch, PatchOperation};
 use serde_json::Value;
 
+use super::bounded::{merge_bounded, patch_bounded, set_bounded, Bounds};
 use super::error::ApiError;
 use super::keys::KeyHashes;
 use super::limits::Limits;
@@ -27,16 +28,15 @@ impl Change {
         Ok(Change::Ops { patch, raw })
     }
 
-    /// Applies the change to `state` in place. On error `state` may be partly changed, so
-    /// callers apply to a copy.
-    fn apply_to(&self, state: &mut Value, current_version: u64) -> Result<(), ApiError> {
+    /// Applies the change to `state` (of serialized size `size`) in place under `bounds`,
+    /// stopping at the first step that would cross one; returns the new size. On error `state`
+    /// may be partly changed, so callers apply to a copy.
+    fn apply_to(&self, state: &mut Value, size: usize, bounds: &Bounds, current_version: u64) -> Result<usize, ApiError> {
         match self {
-            Change::Set(v) => *state = v.clone(),
-            Change::Merge(p) => json_patch::merge(state, p),
-            Change::Ops { patch, .. } => json_patch::patch(state, patch)
-                .map_err(|e| ApiError::PatchConflict { reason: e.to_string(), current_version })?,
+            Change::Set(v) => set_bounded(state, v, bounds),
+            Change::Merge(p) => merge_bounded(state, p, bounds),
+            Change::Ops { patch, .. } => patch_bounded(state, size, patch, bounds, current_version),
         }
-        Ok(())
     }
 }
 
@@ -61,9 +61,20 @@ pub struct SessionRecord {
     pub hashes: KeyHashes,
     /// Total bytes of the frames in the op log.
     pub oplog_bytes: u64,
+    /// Why the stored state could not be read, if it could not; `state` is then null. Such a
+    /// session can still be replaced by a `set`, deleted by its admin and erased by its alarm.
+    pub unreadable: Option<String>,
 }
 
 impl SessionRecord {
+    /// The state, or an internal error when the stored state could not be read.
+    pub fn readable_state(&self) -> Result<&Value, ApiError> {
+        match &self.unreadable {
+            Some(why) => Err(ApiError::Internal(format!("stored state unreadable: {why}"))),
+            None => Ok(&self.state),
+        }
+    }
+
     /// Whether the session has passed its expiry time at `now` (ms).
     pub fn is_expired(&self, now: i64) -> bool {
         now >= self.expires_at
@@ -120,9 +131,9 @@ pub fn prepare_write(
     }
     let mut state = match change {
         Change::Set(_) => Value::Null,
-        _ => record.state.clone(),
+        _ => record.readable_state()?.clone(),
     };
-    change.apply_to(&mut state, record.version)?;
+    change.apply_to(&mut state, record.state_bytes, &Bounds::of(limits), record.version)?;
     let state_json = serde_json::to_string(&state).map_err(|e| ApiError::Internal(e.to_string()))?;
     if state_json.len() > limits.max_state_bytes {
         return Err(ApiError::StateTooLarge { size: state_json.len(), limit: limits.max_state_bytes });
@@ -154,6 +165,7 @@ pub(crate) mod tests {
             strict: false,
             hashes: Secrets::generate().unwrap().hashes(),
             oplog_bytes: 0,
+            unreadable: None,
         }
     }
 
@@ -230,6 +242,31 @@ pub(crate) mod tests {
         let err = prepare_write(&record(json!({})), &Change::Set(json!("0123456789")), None, &limits, 1).unwrap_err();
         assert_eq!(err.code(), "state_too_large");
         assert!(prepare_write(&record(json!({})), &Change::Set(json!("01234567")), None, &limits, 1).is_ok());
+    }
+
+    #[test]
+    fn an_unreadable_state_can_only_be_replaced() {
+        let mut r = record(Value::Null);
+        r.unreadable = Some("recursion limit exceeded".into());
+        let merge = prepare_write(&r, &Change::Merge(json!({"a": 1})), None, &Limits::default(), 1).unwrap_err();
+        assert_eq!(merge.code(), "internal");
+        let set = prepare_write(&r, &Change::Set(json!({"a": 1})), None, &Limits::default(), 1).unwrap();
+        assert_eq!(set.state, json!({"a": 1}));
+    }
+
+    #[test]
+    fn depth_limit_is_enforced_on_every_kind_of_write() {
+        let limits = Limits { max_state_depth: 3, ..Limits::default() };
+        let r = record(json!({"a": {}}));
+        let deep = json!({"x": [[[1]]]});
+        for change in [Change::Set(deep.clone()), Change::Merge(deep.clone())] {
+            let err = prepare_write(&r, &change, None, &limits, 1).unwrap_err();
+            assert_eq!(err.code(), "state_too_deep", "{change:?}");
+        }
+        let ops = Change::json_patch(json!([{"op": "add", "path": "/a/b", "value": [[1]]}])).unwrap();
+        assert_eq!(prepare_write(&r, &ops, None, &limits, 1).unwrap_err().code(), "state_too_deep");
+        let ok = Change::json_patch(json!([{"op": "add", "path": "/a/b", "value": [1]}])).unwrap();
+        assert!(prepare_write(&r, &ok, None, &limits, 1).is_ok());
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub enum ApiError {
     BodyTooLarge { limit: usize },
     /// The new state would be larger than `MAX_STATE_BYTES`.
     StateTooLarge { size: usize, limit: usize },
+    /// The new state (or a presence value) would nest deeper than `MAX_STATE_DEPTH`.
+    StateTooDeep { depth: usize, limit: usize },
+    /// A JSON Patch has more operations than `MAX_PATCH_OPS`.
+    TooManyOps { count: usize, limit: usize },
+    /// The key of this request was rotated while it waited.
+    KeyRotated,
+    /// A client address exceeded an abuse limit; retry after `retry_after` seconds.
+    Throttled { what: &'static str, retry_after: u64 },
     /// The content type is not one this route accepts.
     UnsupportedMediaType(String),
     /// Well-formed JSON that is not a valid patch document.
@@ -75,6 +83,10 @@ impl ApiError {
             ApiError::VersionConflict { .. } => "version_conflict",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::StateTooLarge { .. } => "state_too_large",
+            ApiError::StateTooDeep { .. } => "state_too_deep",
+            ApiError::TooManyOps { .. } => "too_many_ops",
+            ApiError::KeyRotated => "key_rotated",
+            ApiError::Throttled { .. } => "throttled",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::InvalidPatch(_) => "invalid_patch",
             ApiError::UpgradeRequired => "upgrade_required",
@@ -101,17 +113,24 @@ impl ApiError {
             | ApiError::InvalidOpId
             | ApiError::PresenceTooLarge { .. }
             | ApiError::UnknownClient(_) => 400,
-            ApiError::ReadOnly | ApiError::AdminRequired => 403,
+            ApiError::ReadOnly | ApiError::AdminRequired | ApiError::KeyRotated => 403,
             ApiError::NotFound | ApiError::SessionNotFound => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::PatchConflict { .. } => 409,
             ApiError::VersionConflict { .. } => 412,
-            ApiError::BodyTooLarge { .. } | ApiError::StateTooLarge { .. } | ApiError::MessageTooLarge { .. } => 413,
+            ApiError::BodyTooLarge { .. }
+            | ApiError::StateTooLarge { .. }
+            | ApiError::StateTooDeep { .. }
+            | ApiError::TooManyOps { .. }
+            | ApiError::MessageTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::InvalidPatch(_) => 422,
             ApiError::UpgradeRequired => 426,
             ApiError::PreconditionRequired => 428,
-            ApiError::TooManyConnections | ApiError::RateLimited | ApiError::SessionFull { .. } => 429,
+            ApiError::TooManyConnections
+            | ApiError::RateLimited
+            | ApiError::SessionFull { .. }
+            | ApiError::Throttled { .. } => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -122,6 +141,15 @@ impl ApiError {
             ApiError::VersionConflict { current_version, .. } | ApiError::PatchConflict { current_version, .. } => {
                 Some(*current_version)
             }
+            _ => None,
+        }
+    }
+
+    /// Seconds a throttled client should wait before retrying (the `Retry-After` header).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Throttled { retry_after, .. } => Some(*retry_after),
+            ApiError::RateLimited | ApiError::TooManyConnections => Some(1),
             _ => None,
         }
     }
@@ -158,6 +186,16 @@ impl fmt::Display for ApiError {
             ApiError::BodyTooLarge { limit } => write!(f, "request body exceeds the limit of {limit} bytes"),
             ApiError::StateTooLarge { size, limit } => {
                 write!(f, "state would be {size} bytes, over the limit of {limit} bytes")
+            }
+            ApiError::StateTooDeep { depth, limit } => {
+                write!(f, "value would nest {depth} levels deep, over the limit of {limit}")
+            }
+            ApiError::TooManyOps { count, limit } => {
+                write!(f, "json patch has {count} operations, over the limit of {limit}")
+            }
+            ApiError::KeyRotated => write!(f, "the key of this request was rotated"),
+            ApiError::Throttled { what, retry_after } => {
+                write!(f, "too many {what} from this address; retry in {retry_after} s")
             }
             ApiError::UnsupportedMediaType(t) => write!(f, "unsupported content type {t:?}"),
             ApiError::InvalidPatch(e) => write!(f, "invalid patch document: {e}"),
@@ -212,6 +250,10 @@ mod tests {
             (ApiError::InvalidPatch("x".into()), 422),
             (ApiError::UpgradeRequired, 426),
             (ApiError::PreconditionRequired, 428),
+            (ApiError::StateTooDeep { depth: 9, limit: 8 }, 413),
+            (ApiError::TooManyOps { count: 9, limit: 8 }, 413),
+            (ApiError::KeyRotated, 403),
+            (ApiError::Throttled { what: "sessions", retry_after: 60 }, 429),
         ];
         for (e, status) in cases {
             assert_eq!(e.status(), status, "{}", e.code());

@@ -106,6 +106,7 @@ pub fn create_request(content_type: Option<&str>, body: &[u8], limits: &Limits) 
         return Err(ApiError::InvalidRequest(format!("ttl must be 1 to {} seconds", limits.max_ttl_seconds)));
     }
     let state = parsed.state.unwrap_or_else(|| Value::Object(Default::default()));
+    super::bounded::Bounds::of(limits).check_depth(&state)?;
     let state_json = state.to_string();
     if state_json.len() > limits.max_state_bytes {
         return Err(ApiError::StateTooLarge { size: state_json.len(), limit: limits.max_state_bytes });

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::bounded::Bounds;
 use super::document::Change;
 use super::error::ApiError;
 use super::limits::Limits;
@@ -76,6 +77,7 @@ pub fn parse_incoming(text: &str, limits: &Limits) -> Result<Incoming, FrameErro
             if size > limits.max_presence_bytes {
                 return Err(FrameError::Frame(ApiError::PresenceTooLarge { limit: limits.max_presence_bytes }));
             }
+            Bounds::of(limits).check_depth(&data).map_err(FrameError::Frame)?;
             Ok(Incoming::Presence(data))
         }
         ClientFrame::Broadcast { data, to } => Ok(Incoming::Broadcast { to, data }),

@@ -30,10 +30,26 @@ pub struct Limits {
     pub max_long_poll_seconds: u64,
     /// Milliseconds between `updates` batches for connections that opted into batching.
     pub batch_tick_ms: u64,
+    /// Deepest nesting of arrays and objects in a stored state or a presence value.
+    pub max_state_depth: usize,
+    /// Most operations in one JSON Patch.
+    pub max_patch_ops: usize,
+    /// Most parked long-polls one session holds at once.
+    pub max_long_polls: usize,
+    /// Most open SSE streams one session holds at once.
+    pub max_sse_streams: usize,
+    /// Most bytes of broadcast and message payloads one client address may send to a
+    /// session per second (over every connection and HTTP together).
+    pub max_relay_bytes_per_second: usize,
+    /// Most bytes of recent ops `/info` lists.
+    pub info_ops_bytes: usize,
 }
 
 /// The largest value SQLite storage accepts in one row is 2 MB; leave room for the row.
 const STATE_CEILING: usize = 2_000_000 - 16_384;
+/// The JSON parser stops at 128 levels; frames wrap the state in up to four more (an `update`
+/// frame's `ops[i].value`), and every reader (the SDK, `serde_json`) must read what is stored.
+pub const DEPTH_CEILING: usize = 100;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -50,6 +66,12 @@ impl Default for Limits {
             oplog_max_bytes: 1_048_576,
             max_long_poll_seconds: 60,
             batch_tick_ms: 20,
+            max_state_depth: 64,
+            max_patch_ops: 1000,
+            max_long_polls: 256,
+            max_sse_streams: 256,
+            max_relay_bytes_per_second: 1_048_576,
+            info_ops_bytes: 65_536,
         }
     }
 }
@@ -76,6 +98,13 @@ impl Limits {
             oplog_max_bytes: num("OPLOG_MAX_BYTES", d.oplog_max_bytes),
             max_long_poll_seconds: num("MAX_LONG_POLL_SECONDS", d.max_long_poll_seconds),
             batch_tick_ms: num("BATCH_TICK_MS", d.batch_tick_ms).min(1000),
+            max_state_depth: (num("MAX_STATE_DEPTH", d.max_state_depth as u64) as usize).min(DEPTH_CEILING),
+            max_patch_ops: num("MAX_PATCH_OPS", d.max_patch_ops as u64) as usize,
+            max_long_polls: num("MAX_LONG_POLLS", d.max_long_polls as u64) as usize,
+            max_sse_streams: num("MAX_SSE_STREAMS", d.max_sse_streams as u64) as usize,
+            max_relay_bytes_per_second: num("MAX_RELAY_BYTES_PER_SECOND", d.max_relay_bytes_per_second as u64)
+                as usize,
+            info_ops_bytes: num("INFO_OPS_BYTES", d.info_ops_bytes as u64) as usize,
         }
     }
 }
@@ -101,5 +130,11 @@ mod tests {
     fn state_limit_stays_below_sqlite_value_limit() {
         let l = Limits::from_vars(|k| (k == "MAX_STATE_BYTES").then(|| "99999999".into()));
         assert!(l.max_state_bytes < 2_000_000);
+    }
+
+    #[test]
+    fn depth_limit_stays_below_what_parsers_read() {
+        let l = Limits::from_vars(|k| (k == "MAX_STATE_DEPTH").then(|| "5000".into()));
+        assert_eq!(l.max_state_depth, DEPTH_CEILING);
     }
 }

@@ -2,11 +2,15 @@
 //! versions, patches, the op log, limits, roles and keys, and the wire protocol.
 //! `cargo test` covers all of it natively; `crate::edge` adapts it to Durable Objects.
 
+pub mod bounded;
 pub mod document;
 pub mod error;
 pub mod http;
 pub mod incoming;
 pub mod keys;
 pub mod limits;
+pub mod measure;
 pub mod protocol;
 pub mod session;
+#[cfg(test)]
+mod test_rng;

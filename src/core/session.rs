@@ -140,6 +140,7 @@ impl SessionRecord {
             strict: self.strict,
             hashes: self.hashes.clone(),
             oplog_bytes: self.oplog_bytes,
+            unreadable: None,
         }
     }
 }
@@ -186,7 +187,7 @@ pub fn welcome_frame(
     limits: &Limits,
 ) -> Result<String, ApiError> {
     let (resume, state, ops) = match plan {
-        ResumePlan::Snapshot => (Resume::Snapshot, Some(record.state.clone()), None),
+        ResumePlan::Snapshot => (Resume::Snapshot, Some(record.readable_state()?.clone()), None),
         ResumePlan::Ops(frames) => {
             let raw = frames
                 .into_iter()

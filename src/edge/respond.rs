@@ -37,6 +37,9 @@ pub fn error_response(err: &ApiError) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json")?;
     headers.set("Cache-Control", "no-store")?;
+    if let Some(seconds) = err.retry_after() {
+        headers.set("Retry-After", &seconds.to_string())?;
+    }
     Ok(Response::ok(err.to_json())?.with_status(err.status()).with_headers(headers))
 }
 

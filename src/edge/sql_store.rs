@@ -106,10 +106,18 @@ impl SqlStore {
         let rows: Vec<SessionRow> =
             self.sql.exec("SELECT * FROM session WHERE id = 1", None).and_then(|c| c.to_array()).or_internal()?;
         let Some(row) = rows.into_iter().next() else { return Ok(None) };
-        let state: Value =
-            serde_json::from_str(&row.state).map_err(|e| ApiError::Internal(format!("stored state: {e}")))?;
+        // A state that cannot be parsed (stored before the depth bound existed) must not make
+        // the session undeletable: load the rest and mark the state unreadable.
+        let (state, unreadable) = match serde_json::from_str::<Value>(&row.state) {
+            Ok(state) => (state, None),
+            Err(e) => {
+                worker::console_error!("stored state unreadable: {e}");
+                (Value::Null, Some(e.to_string()))
+            }
+        };
         Ok(Some(SessionRecord {
             state,
+            unreadable,
             state_bytes: row.state.len(),
             version: row.version as u64,
             updated_at: row.updated_at as i64,

@@ -45,6 +45,7 @@ impl SessionObject {
             strict: req.strict,
             hashes: secrets.hashes(),
             oplog_bytes: 0,
+            unreadable: None,
         };
         self.store.create(&record, &req.state_json)?;
         self.state.storage().set_alarm(ttl_ms).await.or_internal()?;
@@ -89,7 +90,7 @@ impl SessionObject {
                 return Ok(resp);
             }
             let body = json!({
-                "state": r.state,
+                "state": r.readable_state()?,
                 "version": r.version,
                 "updatedAt": r.updated_at,
                 "expiresAt": r.expires_at,
