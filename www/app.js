@@ -1,6 +1,6 @@
 // Shared glue of the demo pages: header, status badge, start/join panel, share links, names.
 // The session key travels in the URL fragment (#key=...), so it never reaches server logs.
-import { request, joinSession, keyFromHash, sessionIdOf } from './sdk/session-sync.js';
+import { request, joinSession, keyFromHash, hashKeyProblem, sessionIdOf } from './sdk/session-sync.js';
 
 const PAGES = [
   ['index.html', 'Home'], ['chat.html', 'Chat'], ['tictactoe.html', 'Tic-tac-toe'],
@@ -35,13 +35,20 @@ export function sdkOptions() {
   return o;
 }
 
-/** Renders the shared header with the navigation and a status badge. */
+/**
+ * Renders the shared header in one row: brand, navigation and a status badge. On narrow
+ * screens the links fold into a menu (a <details>, so it works without script and by keyboard).
+ */
 export function renderHeader() {
   const here = location.pathname.split('/').pop() || 'index.html';
+  const links = () => PAGES.map(([href, label]) => h('a', { href, 'aria-current': href === here ? 'page' : null }, label));
+  const current = (PAGES.find(([href]) => href === here) || PAGES[0])[1];
   const header = h('header', { class: 'top' },
     h('a', { class: 'brand', href: 'index.html' }, 'session-sync'),
-    h('nav', { 'aria-label': 'Demos' }, PAGES.map(([href, label]) =>
-      h('a', { href, 'aria-current': href === here ? 'page' : null }, label))),
+    h('nav', { class: 'wide', 'aria-label': 'Demos' }, links()),
+    h('details', { class: 'menu' },
+      h('summary', { 'aria-label': `Menu (${current})` }, current),
+      h('nav', { 'aria-label': 'Demos' }, links())),
     h('span', { id: 'status', class: 'badge', 'data-status': 'idle', role: 'status', 'aria-live': 'polite' }, 'not connected'));
   document.body.prepend(h('a', { class: 'skip', href: '#main' }, 'Skip to content'), header);
 }
@@ -52,6 +59,7 @@ export function bindStatus(session) {
   const show = (s) => {
     el.dataset.status = s;
     el.textContent = s === 'open' ? `live (${session.transport})` : s;
+    if (session.error && session.error.code === 'reconnect_failed') el.title = session.error.message;
   };
   show(session.status);
   session.on('status', show);
@@ -69,6 +77,88 @@ export function getName() {
 }
 /** Saves the display name. */
 export function setName(n) { localStorage.setItem('session-sync:name', n); }
+
+/**
+ * A stable id for this person in this browser (localStorage, shared by all tabs). Presence
+ * carries it, so two tabs of one person count as one person: a connection is not a person.
+ */
+export function personId() {
+  let id = localStorage.getItem('session-sync:person');
+  if (!id) {
+    id = `p_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    localStorage.setItem('session-sync:person', id);
+  }
+  return id;
+}
+
+/**
+ * Groups presence entries by person (`data.person`, else the connection): one entry per person
+ * with every client id, `tabs` (how many connections) and `self` (one of them is this tab, or
+ * it is this person in another tab: `mine`).
+ * @param {Array<{clientId:string, data:any, self:boolean}>} list
+ */
+export function people(list) {
+  const me = personId();
+  const byPerson = new Map();
+  for (const c of list) {
+    const id = (c.data && c.data.person) || c.clientId;
+    const p = byPerson.get(id) || { person: id, clientIds: [], tabs: 0, self: false, mine: id === me, data: c.data };
+    p.clientIds.push(c.clientId);
+    p.tabs++;
+    if (c.self) { p.self = true; p.data = c.data; }
+    byPerson.set(id, p);
+  }
+  return [...byPerson.values()];
+}
+
+/** Human words for a SyncError code of a write that did not apply. */
+export function whyRejected(e) {
+  const words = {
+    state_too_large: 'the shared state would be over the server’s size limit',
+    message_too_large: 'it is too large to send in one message',
+    read_only: 'this link is read-only',
+    session_not_found: 'this session was deleted or has expired',
+    key_rotated: 'this link’s key was replaced',
+    closed: 'the connection to this session was closed',
+    patch_conflict: 'it no longer fits the current state',
+    version_conflict: 'someone changed it first',
+    invalid_patch: 'the change is not valid',
+    rate_limited: 'too many changes at once',
+  };
+  return words[e && e.code] || (e && e.message) || 'unknown error';
+}
+
+/**
+ * A character counter for an input with `maxlength`: "12 / 500", turning to a warning near the
+ * limit, so text is never cut off silently.
+ * @param {HTMLInputElement|HTMLTextAreaElement} input @param {HTMLElement} out
+ */
+export function bindCounter(input, out) {
+  const max = Number(input.getAttribute('maxlength'));
+  const show = () => {
+    const n = input.value.length;
+    out.textContent = `${n} / ${max}`;
+    out.classList.toggle('warn', n >= max * 0.9);
+  };
+  input.addEventListener('input', show);
+  show();
+  return show;
+}
+
+/** Text typed into `[data-keep]` fields survives a move to a new session (sessionStorage). */
+function saveDrafts() {
+  for (const el of document.querySelectorAll('[data-keep]')) {
+    if (el.value) sessionStorage.setItem(`session-sync:draft:${location.pathname}:${el.id}`, el.value);
+  }
+}
+function restoreDrafts() {
+  for (const el of document.querySelectorAll('[data-keep]')) {
+    const k = `session-sync:draft:${location.pathname}:${el.id}`;
+    const v = sessionStorage.getItem(k);
+    if (v !== null && !el.value) { el.value = v; el.dispatchEvent(new Event('input')); }
+    sessionStorage.removeItem(k);
+  }
+}
 
 /** A stable id for this browser tab (survives reloads and reconnects, unlike clientId). */
 export function tabId() {
@@ -129,6 +219,16 @@ export function boot(opts) {
   const key = keyFromHash();
   const startEl = $('start');
   const appEl = $('app');
+  const problem = hashKeyProblem();
+  if (problem) {
+    // A mangled link must not silently become a new, empty session.
+    startEl.hidden = false;
+    appEl.hidden = true;
+    startEl.replaceChildren(h('p', { class: 'notice error', role: 'alert', id: 'link-error' },
+      'This link is broken: its #key= is not a session key (was it cut short when it was shared?). Ask for the link again, or ',
+      h('button', { id: 'start-btn', type: 'button', class: 'secondary', onclick: start }, opts.startLabel || 'Start a new session'), '.'));
+    return new Promise(() => {});
+  }
   if (!key) {
     startEl.hidden = false;
     appEl.hidden = true;
@@ -145,16 +245,17 @@ export function boot(opts) {
     return new Promise(() => {});
   }
 
-  async function start() {
-    const btn = $('start-btn');
-    btn.disabled = true;
+  async function start(e) {
+    const btn = e && e.currentTarget ? e.currentTarget : $('start-btn');
+    if (btn) btn.disabled = true;
     try {
       const created = await request('POST', '/sessions', { body: { state: opts.initialState ?? {} } });
       localStorage.setItem(`session-sync:admin:${created.sessionId}`, created.keys.admin);
+      saveDrafts();
       location.hash = `key=${created.keys.write}&read=${created.keys.read}`; // reloads into the session
-    } catch (e) {
-      showError(`Could not start a session: ${e.message}`);
-      btn.disabled = false;
+    } catch (err) {
+      showError(`Could not start a session: ${err.message}`);
+      if (btn) btn.disabled = false;
     }
   }
 
@@ -167,13 +268,14 @@ export function boot(opts) {
   }
 
   function showError(msg) {
-    const el = $('start-error');
+    const el = $('start-error') || appEl.querySelector('[role=alert]') || startEl;
     el.textContent = msg;
     el.hidden = false;
   }
 
   startEl.hidden = true;
   appEl.hidden = false;
+  restoreDrafts();
   return (async () => {
     let session;
     let joined = false;
@@ -182,14 +284,17 @@ export function boot(opts) {
       bindStatus(session);
       session.on('error', (e) => {
         if (joined && session.status === 'closed') {
-          fatal(`Session closed: ${e.code === 'session_not_found' ? 'it was deleted or has expired' : e.code === 'key_rotated' ? 'the link\u2019s key was replaced' : e.message}`);
+          fatal(`Session closed: ${e.code === 'session_not_found' ? 'it was deleted or has expired' : e.code === 'key_rotated' ? 'the link\u2019s key was replaced' : e.message}.`, true);
+        } else if (e.code === 'reconnect_failed') {
+          fatal('Cannot reach the server: the page stopped retrying. Your unsent changes are kept.', false, 'Try again', () => session.reconnect());
         }
       });
+      session.on('status', (s) => { if (s === 'open') document.querySelector('#session-problem')?.remove(); });
       await session.ready;
       joined = true;
     } catch (e) {
       appEl.replaceChildren();
-      fatal(`Could not join: ${e.code === 'session_not_found' ? 'the session does not exist or has expired' : e.message}`);
+      fatal(`Could not join: ${e.code === 'session_not_found' ? 'the session does not exist or has expired' : e.message}.`, true);
       return new Promise(() => {}); // the page stops here
     }
     const admin = localStorage.getItem(`session-sync:admin:${sessionIdOf(key)}`);
@@ -198,7 +303,14 @@ export function boot(opts) {
     return session;
   })();
 
-  function fatal(msg) {
-    appEl.prepend(h('p', { class: 'notice error', role: 'alert' }, msg, ' ', h('a', { href: location.pathname }, 'Start over')));
+  /** Says what happened, in place; `offerNew`: a button that starts a new session and keeps typed text. */
+  function fatal(msg, offerNew, label, action) {
+    document.querySelector('#session-problem')?.remove();
+    const hasDraft = [...document.querySelectorAll('[data-keep]')].some((el) => el.value);
+    appEl.prepend(h('p', { id: 'session-problem', class: 'notice error', role: 'alert' }, msg, ' ',
+      offerNew ? h('button', { id: 'start-new', type: 'button', class: 'secondary', onclick: start },
+        opts.startLabel || 'Start a new session') : null,
+      offerNew && hasDraft ? h('span', { class: 'small' }, ' (what you typed comes along)') : null,
+      action ? h('button', { type: 'button', class: 'secondary', onclick: action }, label) : null));
   }
 }
