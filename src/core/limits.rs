@@ -70,7 +70,7 @@ impl Default for Limits {
             max_patch_ops: 1000,
             max_long_polls: 256,
             max_sse_streams: 256,
-            max_relay_bytes_per_second: 1_048_576,
+            max_relay_bytes_per_second: 4_194_304,
             info_ops_bytes: 65_536,
         }
     }

@@ -2,6 +2,7 @@
 //! versions, patches, the op log, limits, roles and keys, and the wire protocol.
 //! `cargo test` covers all of it natively; `crate::edge` adapts it to Durable Objects.
 
+pub mod abuse;
 pub mod bounded;
 pub mod document;
 pub mod error;

@@ -1,80 +1,117 @@
 //! In-memory listeners that cannot hibernate: Server-Sent Events streams and long-poll
 //! waiters. They live only while the object is in memory, which they keep it.
+//!
+//! Counts are exact: a stream whose client went away and a long-poll that timed out are
+//! pruned whenever the hub is counted, so they neither hold a slot nor keep the session alive.
 
 use std::cell::RefCell;
 use std::time::Duration;
 
-use futures_channel::{mpsc, oneshot};
-use futures_util::StreamExt;
-use worker::{Delay, Headers, Response};
+use futures_channel::oneshot;
+use worker::{Delay, Headers, Response, ResponseBody};
 
 use super::respond::OrInternal;
+use super::sse::SseStream;
 use crate::core::error::ApiError;
+use crate::core::keys::Role;
 pub use crate::core::protocol::sse_event;
 
-/// Seconds between SSE keep-alive comments, below common proxy idle timeouts.
-const KEEP_ALIVE: Duration = Duration::from_secs(25);
+/// Why a parked long-poll woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A write happened (or the wait timed out): answer from the current state.
+    Changed,
+    /// The key it was opened with was rotated.
+    KeyRotated,
+    /// The session ended.
+    Ended,
+}
+
+struct Listener<T> {
+    role: Role,
+    inner: T,
+}
 
 /// The open SSE streams and long-poll waiters of one session.
 #[derive(Default)]
 pub struct Hub {
-    streams: RefCell<Vec<mpsc::UnboundedSender<String>>>,
-    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    streams: RefCell<Vec<Listener<SseStream>>>,
+    waiters: RefCell<Vec<Listener<oneshot::Sender<Wake>>>>,
 }
 
 impl Hub {
-    /// Number of open SSE streams plus waiting long-polls.
+    /// Open SSE streams, after pruning those whose client went away.
+    pub fn sse_count(&self) -> usize {
+        let mut streams = self.streams.borrow_mut();
+        streams.retain(|s| !s.inner.is_closed());
+        streams.len()
+    }
+
+    /// Parked long-polls, after pruning those that timed out or whose client went away.
+    pub fn long_poll_count(&self) -> usize {
+        let mut waiters = self.waiters.borrow_mut();
+        waiters.retain(|w| !w.inner.is_canceled());
+        waiters.len()
+    }
+
+    /// Open SSE streams plus parked long-polls.
     pub fn len(&self) -> usize {
-        self.streams.borrow().len() + self.waiters.borrow().len()
+        self.sse_count() + self.long_poll_count()
     }
 
-    /// Sends an event to every open stream, dropping streams whose client went away.
+    /// Sends an event to every open stream, dropping streams that closed or fell too far behind.
     pub fn publish(&self, event: &str) {
-        self.streams.borrow_mut().retain(|s| s.unbounded_send(event.to_owned()).is_ok());
+        self.streams.borrow_mut().retain(|s| s.inner.push(event));
     }
 
-    /// Wakes every long-poll waiter.
+    /// Wakes every long-poll waiter: something changed.
     pub fn wake_waiters(&self) {
         for w in self.waiters.borrow_mut().drain(..) {
-            let _ = w.send(());
+            let _ = w.inner.send(Wake::Changed);
         }
     }
 
-    /// Ends every stream and wakes every waiter (the session is gone).
-    pub fn close_all(&self) {
-        self.streams.borrow_mut().clear();
-        self.wake_waiters();
+    /// Ends every listener opened with one of `roles`: streams get `notice` (an `error` event)
+    /// and close, long-polls answer `wake`.
+    pub fn revoke(&self, roles: &[Role], notice: &str, wake: Wake) {
+        self.streams.borrow_mut().retain(|s| {
+            if !roles.contains(&s.role) {
+                return true;
+            }
+            s.inner.push(notice);
+            s.inner.end();
+            false
+        });
+        let mut waiters = self.waiters.borrow_mut();
+        for w in std::mem::take(&mut *waiters) {
+            if roles.contains(&w.role) {
+                let _ = w.inner.send(wake);
+            } else {
+                waiters.push(w);
+            }
+        }
     }
 
-    /// Opens an SSE stream that starts with `first` and then receives published events.
-    pub fn subscribe(&self, first: String) -> Result<Response, ApiError> {
-        let (tx, rx) = mpsc::unbounded::<String>();
-        tx.unbounded_send(first).or_internal()?;
-        let keep_alive = tx.clone();
-        self.streams.borrow_mut().push(tx);
-        worker::wasm_bindgen_futures::spawn_local(async move {
-            loop {
-                Delay::from(KEEP_ALIVE).await;
-                if keep_alive.unbounded_send(": keep-alive\n\n".to_owned()).is_err() {
-                    break;
-                }
-            }
-        });
-        let body = rx.map(|s| Ok::<Vec<u8>, worker::Error>(s.into_bytes()));
+    /// Opens an SSE stream for `role` that starts with `first` and then receives published
+    /// events; at most `max_queued_bytes` may wait unread before the stream is cut.
+    pub fn subscribe(&self, role: Role, first: &str, max_queued_bytes: usize) -> Result<Response, ApiError> {
+        let stream = SseStream::open(first, max_queued_bytes);
+        let body = stream.body();
+        self.streams.borrow_mut().push(Listener { role, inner: stream });
         let headers = Headers::new();
         headers.set("Content-Type", "text/event-stream").or_internal()?;
         headers.set("Cache-Control", "no-cache").or_internal()?;
-        Ok(Response::from_stream(body).or_internal()?.with_headers(headers))
+        Ok(Response::from_body(ResponseBody::Stream(body)).or_internal()?.with_headers(headers))
     }
 
-    /// Waits until the next write (or the session's end), at most `wait`.
-    pub async fn wait(&self, wait: Duration) {
+    /// Waits until the next write, a rotation of `role`'s key or the session's end, at most
+    /// `wait`; a timeout counts as `Changed` (the caller answers from the current state).
+    pub async fn wait(&self, role: Role, wait: Duration) -> Wake {
         let (tx, rx) = oneshot::channel();
-        {
-            let mut waiters = self.waiters.borrow_mut();
-            waiters.retain(|w| !w.is_canceled());
-            waiters.push(tx);
+        self.waiters.borrow_mut().push(Listener { role, inner: tx });
+        match futures_util::future::select(rx, Delay::from(wait)).await {
+            futures_util::future::Either::Left((Ok(wake), _)) => wake,
+            _ => Wake::Changed,
         }
-        futures_util::future::select(rx, Delay::from(wait)).await;
     }
 }

@@ -1,9 +1,11 @@
 //! The Workers adapter (wasm only): the router entry point and the session Durable Object.
 //! Everything here is glue around `crate::core`.
 
+mod abuse;
 mod fanout;
 mod hub;
 mod object;
 mod respond;
 mod router;
 mod sql_store;
+mod sse;

@@ -3,7 +3,9 @@
 
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, RouteContext, Router};
 
+use super::abuse;
 use super::object::{Op, HEADER_SECRET, HEADER_SESSION_ID};
+use crate::core::abuse::RequestLimit;
 use super::respond::{error_response, CorsPolicy, OrInternal};
 use crate::core::error::ApiError;
 use crate::core::http::check_body_size;
@@ -98,6 +100,11 @@ async fn send_to_object(
         headers.set(HEADER_SECRET, secret).or_internal()?;
     }
     let method = req.method();
+    let url = req.url().or_internal()?;
+    let long_poll = url.query_pairs().any(|(k, _)| k == "after");
+    if let Some(limit) = RequestLimit::of(method.as_ref(), op.as_str(), long_poll) {
+        abuse::check(env, &req, limit).await?;
+    }
     let mut init = RequestInit::new();
     init.with_method(method.clone()).with_headers(headers);
     if matches!(method, Method::Post | Method::Put | Method::Patch) {
@@ -108,7 +115,6 @@ async fn send_to_object(
         check_body_size(body.len(), &limits)?;
         init.with_body(Some(worker::js_sys::Uint8Array::from(body.as_slice()).into()));
     }
-    let url = req.url().or_internal()?;
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
     let inner =
         Request::new_with_init(&format!("https://session.internal/{}{query}", op.as_str()), &init).or_internal()?;

@@ -1,6 +1,7 @@
 // Starts and stops a real `wrangler dev` (workerd) serving the built worker, for black-box tests.
 // The worker must be built first (`npm run build`; `npm test` does it).
 import { spawn } from 'node:child_process';
+import { testConfig } from './test-config.mjs';
 import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,7 @@ export function freePort() {
  * @param {object} [opts]
  * @param {string} [opts.persistTo] storage folder; reuse it to restart with the same data
  * @param {Record<string,string>} [opts.vars] `[vars]` overrides, e.g. { OPLOG_MAX_OPS: '20' }
+ * @param {'relaxed'|'real'} [opts.abuseLimits] per-address rate limits: 'relaxed' (default) or wrangler.toml's
  * @returns {Promise<{url:string, wsUrl:string, port:number, persistTo:string, stop:()=>Promise<void>, logs:()=>string}>}
  */
 export async function startDevServer(opts = {}) {
@@ -37,7 +39,7 @@ export async function startDevServer(opts = {}) {
   const inspectorPort = await freePort();
   const args = [WRANGLER, 'dev', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspectorPort), '--persist-to', persistTo,
-    '--show-interactive-dev-session=false', '--log-level', 'warn'];
+    '--show-interactive-dev-session=false', '--log-level', 'warn', '--config', testConfig(opts.abuseLimits)];
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('--var', `${k}:${v}`);
   const child = spawn(join(NODE_BIN, 'node'), args, {
     cwd: ROOT,

@@ -17,6 +17,7 @@ use crate::core::incoming::{check_op_id, WriteRequest};
 use crate::core::keys::{KeyHashes, Role, Secrets, SessionKey};
 use crate::core::protocol::ServerFrame;
 use crate::core::session::WriteOutcome;
+use crate::edge::hub::{sse_event, Wake};
 use crate::edge::respond::{empty, json, set_header, OrInternal};
 use serde_json::Value;
 use std::time::Duration;
@@ -75,8 +76,15 @@ impl SessionObject {
         if let Some(after) = q.after {
             let current = self.with_record(|r| Ok(r.version))?;
             if current <= after {
+                if self.hub.long_poll_count() >= self.limits.max_long_polls {
+                    return Err(ApiError::TooManyConnections);
+                }
                 let wait = q.wait_seconds.unwrap_or(DEFAULT_WAIT_SECONDS).min(self.limits.max_long_poll_seconds);
-                self.hub.wait(Duration::from_secs(wait)).await;
+                match self.hub.wait(role, Duration::from_secs(wait)).await {
+                    Wake::Changed => {}
+                    Wake::KeyRotated => return Err(ApiError::KeyRotated),
+                    Wake::Ended => return Err(ApiError::SessionNotFound),
+                }
                 if self.with_record(|r| Ok(r.version))? <= after {
                     return empty(304);
                 }
@@ -140,6 +148,7 @@ impl SessionObject {
                 end_socket(&ws, &notice, close::KEY_ROTATED, "key rotated");
             }
         }
+        self.hub.revoke(&[Role::Write, Role::Read], &sse_event("error", None, &notice), Wake::KeyRotated);
         let keys = json!({
             "admin": SessionKey::format(session_id, admin_secret),
             "write": SessionKey::format(session_id, &fresh.write),
@@ -148,9 +157,14 @@ impl SessionObject {
         json(200, &json!({ "keys": keys }))
     }
 
-    pub(super) fn http_message(&self, content_type: Option<&str>, body: &[u8]) -> Result<Response, ApiError> {
+    pub(super) fn http_message(
+        &self,
+        address: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Response, ApiError> {
         let msg = message_body(content_type, body, &self.limits)?;
-        let delivered = self.relay(HTTP_AUTHOR, msg.to.as_deref(), msg.data)?;
+        let delivered = self.relay(HTTP_AUTHOR, address, msg.to.as_deref(), msg.data)?;
         json(202, &json!({ "delivered": delivered }))
     }
 
@@ -162,9 +176,13 @@ impl SessionObject {
             .filter_map(|ws| ws.deserialize_attachment::<Attachment>().ok().flatten())
             .map(|a| json!({"clientId": a.id, "role": a.role, "data": presence_value(&a.presence)}))
             .collect();
+        // The newest ops that fit in `info_ops_bytes`, oldest first.
+        let mut budget = self.limits.info_ops_bytes;
+        let mut frames: Vec<String> = self.store.recent_ops(RECENT_OPS)?;
+        let keep = frames.iter().rev().take_while(|f| budget.checked_sub(f.len()).map(|b| budget = b).is_some()).count();
         let recent: Vec<Value> =
-            self.store.recent_ops(RECENT_OPS)?.iter().filter_map(|f| serde_json::from_str(f).ok()).collect();
-        let hub_listeners = self.hub.len();
+            frames.drain(frames.len() - keep..).filter_map(|f| serde_json::from_str(&f).ok()).collect();
+        let (sse_streams, long_polls) = (self.hub.sse_count(), self.hub.long_poll_count());
         let body = self.with_record(|r| {
             Ok(json!({
                 "version": r.version,
@@ -174,7 +192,9 @@ impl SessionObject {
                 "stateBytes": r.state_bytes,
                 "oplogBytes": r.oplog_bytes,
                 "clients": clients,
-                "httpListeners": hub_listeners,
+                "httpListeners": sse_streams + long_polls,
+                "sseStreams": sse_streams,
+                "longPolls": long_polls,
                 "recentOps": recent,
             }))
         })?;

@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use worker::{durable_object, DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage};
 
-use super::hub::Hub;
+use super::abuse::client_address;
+use super::hub::{sse_event, Hub, Wake};
 use super::respond::{empty, error_response, OrInternal};
 use super::router::limits_from_env;
 use super::sql_store::SqlStore;
+use crate::core::abuse::RelayBudget;
 use crate::core::document::SessionRecord;
 use crate::core::error::ApiError;
 use crate::core::incoming::RateWindow;
@@ -98,6 +100,9 @@ struct Attachment {
     role: Role,
     /// Its presence value, as JSON text.
     presence: String,
+    /// The client's address, which per-address limits are counted against.
+    #[serde(default)]
+    address: String,
 }
 
 fn now_ms() -> i64 {
@@ -113,6 +118,8 @@ pub struct SessionObject {
     /// `None` until loaded; then `Some(None)` when no session lives here.
     cache: RefCell<Option<Option<SessionRecord>>>,
     rates: RefCell<HashMap<String, RateWindow>>,
+    /// Ephemeral bytes each client address made this session send in the current second.
+    relay_budget: RefCell<RelayBudget>,
     hub: Hub,
     /// Updates waiting for the next batch tick (shared with the tick's timer).
     batch: Rc<RefCell<UpdateBatch>>,
@@ -131,6 +138,7 @@ impl DurableObject for SessionObject {
             store,
             cache: RefCell::new(None),
             rates: RefCell::new(HashMap::new()),
+            relay_budget: RefCell::default(),
             hub: Hub::default(),
             batch: Rc::default(),
         }
@@ -216,7 +224,7 @@ impl SessionObject {
             (Op::Events, _) => self.open_events(&req, role, query.as_deref()),
             (Op::Messages, _) => {
                 let body = req.bytes().await.or_internal()?;
-                self.http_message(header(&req, "Content-Type").as_deref(), &body)
+                self.http_message(&client_address(&req), header(&req, "Content-Type").as_deref(), &body)
             }
             (Op::Info, _) => self.info(),
             _ => Err(ApiError::MethodNotAllowed),
@@ -264,7 +272,7 @@ impl SessionObject {
         for ws in self.state.get_websockets() {
             end_socket(&ws, &notice, close::SESSION_ENDED, "session ended");
         }
-        self.hub.close_all();
+        self.hub.revoke(&[Role::Admin, Role::Write, Role::Read], &sse_event("error", None, &notice), Wake::Ended);
         *self.cache.borrow_mut() = Some(None);
         let storage = self.state.storage();
         storage.delete_alarm().await.or_internal()?;

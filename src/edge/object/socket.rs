@@ -3,6 +3,7 @@
 use serde_json::Value;
 use worker::{Request, Response, WebSocket, WebSocketPair};
 
+use crate::edge::abuse::client_address;
 use super::{close, header, now_ms, presence_value, send, Attachment, SessionObject};
 use crate::core::error::ApiError;
 use crate::core::http::read_query;
@@ -32,7 +33,7 @@ impl SessionObject {
             let _ = pair.server.close(Some(close::SESSION_FULL), Some("session full"));
             return Response::from_websocket(pair.client).or_internal();
         }
-        let att = Attachment { id: client_id.clone(), role, presence: "null".into() };
+        let att = Attachment { id: client_id.clone(), role, presence: "null".into(), address: client_address(req) };
         pair.server.serialize_attachment(&att).or_internal()?;
         let presence = self.presence_list();
         let now = now_ms();
@@ -95,7 +96,7 @@ impl SessionObject {
                 self.send_to_others(&att.id, &frame.to_json());
             }
             Ok(Incoming::Broadcast { to, data }) => {
-                if let Err(e) = self.relay(&att.id, to.as_deref(), data) {
+                if let Err(e) = self.relay(&att.id, &att.address, to.as_deref(), data) {
                     send(ws, &ServerFrame::error(&e).to_json());
                 }
             }
@@ -166,7 +167,7 @@ impl SessionObject {
             ),
             None => q.since,
         };
-        if self.hub.len() >= self.limits.max_clients {
+        if self.hub.sse_count() >= self.limits.max_sse_streams {
             return Err(ApiError::TooManyConnections);
         }
         let client_id = format!("s_{}", &random_token()?[..10]);
@@ -175,6 +176,8 @@ impl SessionObject {
             let plan = plan_resume(&self.store, r, since)?;
             welcome_frame(r, plan, &client_id, role, presence, &self.limits)
         })?;
-        self.hub.subscribe(sse_event("welcome", None, &welcome))
+        // A client further behind than this is better served by reconnecting (with a snapshot).
+        let max_queued = 2 * self.limits.max_state_bytes + self.limits.oplog_max_bytes as usize;
+        self.hub.subscribe(role, &sse_event("welcome", None, &welcome), max_queued)
     }
 }

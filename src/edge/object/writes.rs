@@ -45,9 +45,25 @@ impl SessionObject {
         });
     }
 
-    /// Relays an ephemeral message; returns how many clients it reached.
-    pub(super) fn relay(&self, from: &str, to: Option<&str>, data: Value) -> Result<usize, ApiError> {
+    /// Relays an ephemeral message from client `from` at `address`; returns how many clients
+    /// it reached. Refused (`throttled`) when the address has made this session send more than
+    /// its per-second budget of ephemeral bytes (frame size times recipients).
+    pub(super) fn relay(&self, from: &str, address: &str, to: Option<&str>, data: Value) -> Result<usize, ApiError> {
         let frame = ServerFrame::Broadcast { from: from.to_owned(), data }.to_json();
+        let recipients = match to {
+            Some(_) => 1,
+            None => self.state.get_websockets().len() + self.hub.sse_count(),
+        };
+        let cost = frame.len().saturating_mul(recipients.max(1));
+        let allowed = self.relay_budget.borrow_mut().charge(
+            address,
+            cost,
+            now_ms(),
+            self.limits.max_relay_bytes_per_second,
+        );
+        if !allowed {
+            return Err(ApiError::Throttled { what: "message bytes", retry_after: 1 });
+        }
         match to {
             Some(to) => {
                 let targets = self.state.get_websockets_with_tag(to);
