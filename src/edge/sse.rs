@@ -25,8 +25,9 @@ extern "C" {
     fn sse_closed(h: &JsValue) -> bool;
 }
 
-/// Milliseconds between keep-alive comments, below common proxy idle timeouts.
-const KEEP_ALIVE_MS: u32 = 25_000;
+/// Milliseconds between keep-alive comments: below common proxy idle timeouts, and short, since
+/// the runtime notices a client that went away only when it next writes to it.
+const KEEP_ALIVE_MS: u32 = 5_000;
 
 /// An open SSE stream: push events, end it, ask whether the client went away.
 pub struct SseStream {
