@@ -179,6 +179,17 @@ pub struct ReadQuery {
     pub batch: bool,
 }
 
+/// Parses an SSE `Last-Event-ID` header: the version the client has applied.
+pub fn last_event_id(header: Option<&str>) -> Result<Option<u64>, ApiError> {
+    header
+        .map(|id| {
+            id.trim()
+                .parse::<u64>()
+                .map_err(|_| ApiError::InvalidRequest(format!("Last-Event-ID must be a version, got {id:?}")))
+        })
+        .transpose()
+}
+
 /// Parses `after`, `wait`, `since` and `batch` from a query string; unknown parameters are ignored.
 pub fn read_query(query: Option<&str>, limits: &Limits) -> Result<ReadQuery, ApiError> {
     let mut q = ReadQuery::default();

@@ -14,4 +14,6 @@ pub mod measure;
 pub mod protocol;
 pub mod session;
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod test_rng;

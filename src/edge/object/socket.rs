@@ -6,7 +6,7 @@ use worker::{Request, Response, WebSocket, WebSocketPair};
 use crate::edge::abuse::client_address;
 use super::{close, header, now_ms, presence_value, send, Attachment, SessionObject};
 use crate::core::error::ApiError;
-use crate::core::http::read_query;
+use crate::core::http::{last_event_id, read_query};
 use crate::core::incoming::{parse_incoming, FrameError, Incoming, RateDecision, WriteRequest};
 use crate::core::keys::{random_token, Role};
 use crate::core::protocol::{PresenceEntry, PresenceEvent, ServerFrame};
@@ -159,14 +159,7 @@ impl SessionObject {
 
     pub(super) fn open_events(&self, req: &Request, role: Role, query: Option<&str>) -> Result<Response, ApiError> {
         let q = read_query(query, &self.limits)?;
-        let since = match header(req, "Last-Event-ID") {
-            Some(id) => Some(
-                id.trim()
-                    .parse::<u64>()
-                    .map_err(|_| ApiError::InvalidRequest(format!("Last-Event-ID must be a version, got {id:?}")))?,
-            ),
-            None => q.since,
-        };
+        let since = last_event_id(header(req, "Last-Event-ID").as_deref())?.or(q.since);
         if self.hub.sse_count() >= self.limits.max_sse_streams {
             return Err(ApiError::TooManyConnections);
         }
