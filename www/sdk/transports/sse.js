@@ -23,7 +23,10 @@ export function connectSse(session, epoch, httpBase) {
     session._onFrame(frame);
   };
   for (const t of ['welcome', 'update', 'broadcast', 'presence', 'message']) es.addEventListener(t, handle);
-  es.onerror = () => {
+  es.onerror = (ev) => {
+    // The server's own `event: error` (session_ended, key_rotated) carries an error frame;
+    // a connection error has no data.
+    if (ev && typeof ev.data === 'string') { handle(ev); return; }
     clearTimeout(timer);
     es.close();
     session._lost(epoch, { welcomed: conn.welcomed });
