@@ -40,9 +40,11 @@ export function sdkOptions() {
  * screens the links fold into a menu (a <details>, so it works without script and by keyboard).
  */
 export function renderHeader() {
-  const here = location.pathname.split('/').pop() || 'index.html';
-  const links = () => PAGES.map(([href, label]) => h('a', { href, 'aria-current': href === here ? 'page' : null }, label));
-  const current = (PAGES.find(([href]) => href === here) || PAGES[0])[1];
+  // The assets server may drop `.html` (`/chat` for chat.html) and serve `/` for index.html.
+  const page = (p) => p.replace(/\.html$/, '') || 'index';
+  const here = page(location.pathname.split('/').pop());
+  const links = () => PAGES.map(([href, label]) => h('a', { href, 'aria-current': page(href) === here ? 'page' : null }, label));
+  const current = (PAGES.find(([href]) => page(href) === here) || PAGES[0])[1];
   const header = h('header', { class: 'top' },
     h('a', { class: 'brand', href: 'index.html' }, 'session-sync'),
     h('nav', { class: 'wide', 'aria-label': 'Demos' }, links()),
@@ -58,7 +60,7 @@ export function bindStatus(session) {
   const el = $('status');
   const show = (s) => {
     el.dataset.status = s;
-    el.textContent = s === 'open' ? `live (${session.transport})` : s;
+    el.replaceChildren(s === 'open' ? 'live' : s, s === 'open' ? h('span', { class: 'detail' }, ` (${session.transport})`) : '');
     if (session.error && session.error.code === 'reconnect_failed') el.title = session.error.message;
   };
   show(session.status);
