@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { testConfig } from './test-config.mjs';
 import { createServer } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,13 +28,19 @@ export function freePort() {
 /**
  * Starts `wrangler dev` on a free port and waits until /api/v1/health answers.
  * @param {object} [opts]
- * @param {string} [opts.persistTo] storage folder; reuse it to restart with the same data
+ * @param {string} [opts.persistTo] storage folder; reuse it to restart with the same data. Without
+ *   it a temporary folder is made, and `stop()` removes it (unless `stop({ keepData: true })`, for
+ *   restart tests: the caller then removes the folder itself). A folder passed in is never removed.
  * @param {Record<string,string>} [opts.vars] `[vars]` overrides, e.g. { OPLOG_MAX_OPS: '20' }
  * @param {'relaxed'|'real'} [opts.abuseLimits] per-address rate limits: 'relaxed' (default) or wrangler.toml's
- * @returns {Promise<{url:string, wsUrl:string, port:number, persistTo:string, stop:()=>Promise<void>, logs:()=>string}>}
+ * @returns {Promise<{url:string, wsUrl:string, port:number, pid:number, persistTo:string,
+ *   stop:(o?:{keepData?:boolean})=>Promise<void>, exited:()=>boolean, logs:()=>string}>}
+ *   `pid` is the wrangler process (leader of its own process group, with workerd below it).
  */
 export async function startDevServer(opts = {}) {
+  const ownsData = opts.persistTo === undefined;
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'session-sync-'));
+  const removeData = () => { if (ownsData) rmSync(persistTo, { recursive: true, force: true, maxRetries: 5 }); };
   const port = await freePort();
   const inspectorPort = await freePort();
   const args = [WRANGLER, 'dev', '--ip', '127.0.0.1', '--port', String(port),
@@ -56,9 +62,10 @@ export async function startDevServer(opts = {}) {
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
+    if (exited) { removeData(); throw new Error(`wrangler dev exited early:\n${output}`); }
     if (Date.now() > deadline) {
       try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+      removeData();
       throw new Error(`wrangler dev did not answer within 90 s:\n${output}`);
     }
     try {
@@ -68,13 +75,16 @@ export async function startDevServer(opts = {}) {
     await new Promise((r) => setTimeout(r, 250));
   }
 
-  const stop = async () => {
-    if (exited) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    try { process.kill(-child.pid, 'SIGTERM'); } catch {}
-    const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch {} }, 5000);
-    await gone;
-    clearTimeout(timer);
+  /** Stops wrangler dev (SIGTERM, SIGKILL after 5 s) and removes a folder it made, unless keepData. */
+  const stop = async ({ keepData = false } = {}) => {
+    if (!exited) {
+      const gone = new Promise((r) => child.once('exit', r));
+      try { process.kill(-child.pid, 'SIGTERM'); } catch {}
+      const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch {} }, 5000);
+      await gone;
+      clearTimeout(timer);
+    }
+    if (!keepData) removeData();
   };
-  return { url, wsUrl: url.replace('http', 'ws'), port, persistTo, stop, logs: () => output };
+  return { url, wsUrl: url.replace('http', 'ws'), port, pid: child.pid, persistTo, stop, exited: () => exited, logs: () => output };
 }

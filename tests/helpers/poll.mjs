@@ -2,13 +2,14 @@
 
 /**
  * Calls `probe` until it returns a truthy value and resolves with that value; rejects after
- * `timeoutMs` with `what` and the last value seen.
+ * `timeoutMs` with `what` and the last value seen. An error thrown by `probe` rejects at once
+ * (a probe that expects refused connections, e.g. during a restart, catches them itself).
  * @template T
  * @param {() => Promise<T>|T} probe
  * @param {{timeoutMs?: number, intervalMs?: number, what?: string}} [opts]
  * @returns {Promise<T>}
  */
-export async function pollUntil(probe, { timeoutMs = 10_000, intervalMs = 50, what = 'condition' } = {}) {
+export async function waitFor(probe, { timeoutMs = 10_000, intervalMs = 50, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;
   for (;;) {
@@ -18,3 +19,6 @@ export async function pollUntil(probe, { timeoutMs = 10_000, intervalMs = 50, wh
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** The earlier name of `waitFor`, kept for the suites that import it. */
+export const pollUntil = waitFor;

@@ -4,7 +4,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError } from '../helpers/http.mjs';
@@ -108,7 +108,7 @@ describe('finding 2: a session whose stored state cannot be read', () => {
     let stopped = false;
     try {
       const s = await createSession(dev.url, { state: { d: 1 } });
-      await dev.stop();
+      await dev.stop({ keepData: true });
       stopped = true;
       // Store a 239-deep state directly, as the old service could.
       const objectDir = join(dev.persistTo, 'v3', 'do', 'session-sync-SessionObject');
@@ -133,6 +133,7 @@ describe('finding 2: a session whose stored state cannot be read', () => {
       }
     } finally {
       if (!stopped) await dev.stop();
+      rmSync(dev.persistTo, { recursive: true, force: true, maxRetries: 5 }); // kept for the restart above
     }
   });
 });

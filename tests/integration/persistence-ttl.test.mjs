@@ -2,13 +2,18 @@
 // --persist-to; an idle session expires (404, sockets closed with 4004); writes extend the TTL.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError, sleep } from '../helpers/http.mjs';
 import { rawWelcome, wsPath } from '../helpers/ws.mjs';
 
 let srv;
+let restartedData; // the folder the restart test passed in: removed here, not by the harness
 before(async () => { srv = await startDevServer(); });
-after(async () => { await srv?.stop(); });
+after(async () => {
+  await srv?.stop();
+  if (restartedData) rmSync(restartedData, { recursive: true, force: true, maxRetries: 5 });
+});
 
 describe('persistence', () => {
   it('state, version, keys and Idempotency-Keys survive stopping and restarting wrangler dev', { timeout: 180_000 }, async () => {
@@ -26,8 +31,9 @@ describe('persistence', () => {
     assert.equal(before.version, 6);
 
     const persistTo = srv.persistTo;
-    await srv.stop();
+    await srv.stop({ keepData: true });
     srv = await startDevServer({ persistTo });
+    restartedData = persistTo;
 
     const afterR = await getState(srv.url, s.keys.read);
     assert.deepEqual(afterR.state, before.state);

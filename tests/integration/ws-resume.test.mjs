@@ -3,6 +3,7 @@
 // wrangler dev restart with the same --persist-to.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, applyUpdate } from '../helpers/http.mjs';
 import { connectWelcome, write, wsPath } from '../helpers/ws.mjs';
@@ -132,8 +133,12 @@ describe('resume after compaction (OPLOG_MAX_OPS=20)', () => {
 
 describe('resume after a wrangler dev restart', () => {
   let srv;
+  let restartedData; // the folder passed to the restarted server: removed here, not by the harness
   before(async () => { srv = await startDevServer(); });
-  after(async () => { await srv?.stop(); });
+  after(async () => {
+    await srv?.stop();
+    if (restartedData) rmSync(restartedData, { recursive: true, force: true, maxRetries: 5 });
+  });
 
   it('the op log survives a restart: ?since still resumes with ops', { timeout: 180_000 }, async () => {
     const s = await createSession(srv.url, { state: { log: [] } });
@@ -145,8 +150,9 @@ describe('resume after a wrangler dev restart', () => {
     const g = await getState(srv.url, s.keys.read);
     await w.close();
     const persistTo = srv.persistTo;
-    await srv.stop();
+    await srv.stop({ keepData: true });
     srv = await startDevServer({ persistTo });
+    restartedData = persistTo;
     const [r2, welcome] = await connectWelcome(wsPath(srv.wsUrl, s.keys.read, since));
     checkOps(welcome, since, ids, rw.state, g.state);
     // duplicates are still recognised after the restart
