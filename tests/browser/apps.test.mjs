@@ -16,6 +16,29 @@ after(async () => {
   await server?.stop();
 });
 
+/**
+ * Waits until the element `selector` (containing `text`) sits at the fraction `at` = [x, y] of
+ * the element `frame`, within `tol`: positions converge as the moves arrive. A timeout names
+ * the last position seen.
+ */
+async function waitPositionIn(page, { selector, text = '', frame, at, tol }) {
+  // Runs in the page: the position when within tol, else null.
+  const near = ({ selector, text, frame, at, tol }) => {
+    const el = [...document.querySelectorAll(selector)].find((e) => e.textContent.includes(text));
+    const f = document.querySelector(frame);
+    if (!el || !f) return null;
+    const r = el.getBoundingClientRect();
+    const b = f.getBoundingClientRect();
+    const where = [(r.x - b.x) / b.width, (r.y - b.y) / b.height];
+    return Math.abs(where[0] - at[0]) < tol[0] && Math.abs(where[1] - at[1]) < tol[1] ? where : null;
+  };
+  const args = { selector, text, frame, at, tol };
+  await page.waitForFunction(near, args).catch(async (e) => {
+    const last = await page.evaluate(near, { ...args, tol: [Infinity, Infinity] });
+    throw new Error(`${selector} "${text}" never within ${tol} of ${at} in ${frame} (last: ${JSON.stringify(last)}): ${e.message}`);
+  });
+}
+
 const boardOf = (page) => page.$$eval('#board button', (bs) => bs.map((b) => b.textContent || null));
 const enabledCells = (page) => page.$$eval('#board button', (bs) => bs.filter((b) => !b.disabled).length);
 
@@ -110,12 +133,8 @@ test('whiteboard: the other context sees my cursor, strokes and boxes', { timeou
     const box = await a.page.locator('#board').boundingBox();
     await a.page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.4);
     await a.page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5, { steps: 5 });
-    const cursor = b.page.locator('#cursors .cursor:has-text("Ada")');
-    await cursor.waitFor();
-    const cb = await cursor.boundingBox();
-    const bb = await b.page.locator('#board').boundingBox();
-    assert.ok(Math.abs((cb.x - bb.x) / bb.width - 0.5) < 0.05, 'cursor x follows');
-    assert.ok(Math.abs((cb.y - bb.y) / bb.height - 0.5) < 0.06, 'cursor y follows');
+    // Cursor elements are re-rendered on every presence change: wait for the last move to arrive.
+    await waitPositionIn(b.page, { selector: '#cursors .cursor', text: 'Ada', frame: '#board', at: [0.5, 0.5], tol: [0.05, 0.06] });
 
     // draw a stroke in A
     await a.page.mouse.down();
@@ -148,15 +167,25 @@ test('presenter: a read-only viewer follows the slide and the pointer', { timeou
     await v.page.waitForSelector('#slide[data-slide="2"]');
     await p.page.keyboard.press('ArrowLeft');
     await v.page.waitForSelector('#slide[data-slide="1"]');
-    // viewer's keys do nothing
+    // The viewer's keys do nothing. Its presence set after the key press travels on the same
+    // socket, behind any write the key could have sent: once the presenter sees that presence,
+    // such a write would already have changed the slide there.
     await v.page.keyboard.press('ArrowRight');
-    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await v.page.evaluate(() => window.session.pendingCount), 0, 'the key sent no write');
+    await v.page.evaluate(() => window.session.presence.set({ name: 'viewer', presenter: false, pointer: null, probe: 1 }));
+    await p.page.waitForFunction(() => window.session.presence.list().some((c) => c.data && c.data.probe === 1));
     assert.equal(await p.page.getAttribute('#slide', 'data-slide'), '1');
     const sb = await p.page.locator('#slide').boundingBox();
     await p.page.mouse.move(sb.x + sb.width * 0.25, sb.y + sb.height * 0.75, { steps: 4 });
-    await v.page.waitForSelector('#pointer:not([hidden])');
-    const left = await v.page.$eval('#pointer', (e) => parseFloat(e.style.left));
-    assert.ok(Math.abs(left - 25) < 3, `pointer at ${left}%`);
+    // The pointer shows at once and then follows each move: wait for the last one.
+    const pointerAt = (want) => v.page.waitForFunction((w) => {
+      const e = document.querySelector('#pointer');
+      return !e.hidden && Math.abs(parseFloat(e.style.left) - w[0]) < 3 && Math.abs(parseFloat(e.style.top) - w[1]) < 3;
+    }, want).catch(async (err) => {
+      const at = await v.page.$eval('#pointer', (e) => [e.hidden, e.style.left, e.style.top]);
+      throw new Error(`pointer never at ${want}% (hidden, left, top: ${at}): ${err.message}`);
+    });
+    await pointerAt([25, 75]);
     await p.page.waitForSelector('#mode:has-text("1 viewer")');
     await screenshot(v.page, 'presenter-viewer');
     await screenshot(p.page, 'presenter');
