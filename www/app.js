@@ -308,6 +308,7 @@ export function boot(opts) {
   /** Says what happened, in place; `offerNew`: a button that starts a new session and keeps typed text. */
   function fatal(msg, offerNew, label, action) {
     document.querySelector('#session-problem')?.remove();
+    if (offerNew && $('share')) $('share').hidden = true; // its links lead nowhere any more
     const hasDraft = [...document.querySelectorAll('[data-keep]')].some((el) => el.value);
     appEl.prepend(h('p', { id: 'session-problem', class: 'notice error', role: 'alert' }, msg, ' ',
       offerNew ? h('button', { id: 'start-new', type: 'button', class: 'secondary', onclick: start },
