@@ -245,3 +245,19 @@ test('helpers: frame sizes in UTF-8 bytes, the failure counter, hash keys', () =
   assert.equal(hashKeyProblem(''), null, 'no key at all is not a problem');
   assert.equal(hashOf({ write: 'w.1', read: 'r.1' }), 'key=w.1&read=r.1');
 });
+
+test('the message_too_large frame alone (close delayed by a proxy) already settles the write and reconnects', async () => {
+  const { s, ws } = await open({}, { limits: undefined });
+  const big = s.patch({ big: 'Z'.repeat(3000) });
+  const second = nextSocket();
+  ws.deliver({ type: 'error', code: 'message_too_large', message: 'frame too large' });
+  await assert.rejects(big, { code: 'message_too_large' });
+  const ws2 = await second;
+  ws2.deliver(welcome(1, { limits: undefined, resume: 'ops', ops: [] }));
+  assert.equal(s.status, 'open');
+  assert.deepEqual(ws2.writes(), []);
+  ws.serverClose(1009); // the late close of the old socket changes nothing
+  assert.equal(s.status, 'open');
+  assert.equal(FakeWS.sockets.length, 2);
+  s.close();
+});

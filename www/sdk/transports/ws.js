@@ -19,7 +19,7 @@ export function wsUrl(session, base) {
 export function connectWs(session, epoch, httpBase) {
   let ws;
   try { ws = new WebSocket(wsUrl(session, httpBase)); } catch { session._lost(epoch, { welcomed: false }); return; }
-  const conn = { kind: 'websocket', welcomed: false, ws, tooLarge: false };
+  const conn = { kind: 'websocket', welcomed: false, ws };
   conn.close = () => { ws.onclose = ws.onmessage = ws.onerror = null; try { ws.close(1000); } catch {} };
   conn.send = (frame) => {
     if (ws.readyState !== 1) return false;
@@ -42,12 +42,17 @@ export function connectWs(session, epoch, httpBase) {
     let frame;
     try { frame = JSON.parse(ev.data); } catch { session._emit('text', ev.data); return; }
     if (frame && frame.type === 'welcome') { conn.welcomed = true; clearTimeout(timer); }
-    // P11: `message_too_large` comes just before the 1009 close; remember it for _lost.
-    if (frame && frame.type === 'error' && frame.code === 'message_too_large') conn.tooLarge = true;
     session._onFrame(frame);
+    // P11: `message_too_large` comes just before the 1009 close. Act on the frame: some proxies
+    // (wrangler dev's among them) hold the socket open after a server-initiated close (P14).
+    if (frame && frame.type === 'error' && frame.code === 'message_too_large' && epoch === session._epoch) {
+      clearTimeout(timer);
+      conn.close();
+      session._lost(epoch, { code: 1009, welcomed: conn.welcomed });
+    }
   };
   ws.onclose = (ev) => {
     clearTimeout(timer);
-    session._lost(epoch, { code: conn.tooLarge && ev.code !== 1009 ? 1009 : ev.code, welcomed: conn.welcomed });
+    session._lost(epoch, { code: ev.code, welcomed: conn.welcomed });
   };
 }
