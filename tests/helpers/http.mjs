@@ -44,6 +44,13 @@ export async function getState(base, key) {
   return { ...r.json, etag: r.headers.get('etag') };
 }
 
+/** GETs the session with `key` and asserts its state and version are still `state` and `version`. */
+export async function assertUnchanged(base, key, state, version = 1) {
+  const g = await getState(base, key);
+  assert.deepEqual(g.state, state, 'state unchanged');
+  assert.equal(g.version, version, 'version unchanged');
+}
+
 /** Asserts the standard error shape `{"error":{"code","message"}}` and the status. */
 export function assertError(r, status, code, what = '') {
   assert.equal(r.status, status, `${what} expected ${status} ${code}, got ${r.status} ${r.text}`);

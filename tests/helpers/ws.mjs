@@ -75,6 +75,27 @@ export class FrameQueue {
   }
   /** Drops every queued frame. */
   drain() { this.pending.length = 0; }
+  /**
+   * Waits for the first frame matching `barrier` and resolves true when no unconsumed frame
+   * that arrived before it matches `pred` (frames are ordered on one connection).
+   */
+  async noneBefore(pred, barrier, timeoutMs = 10_000) {
+    if (typeof pred === 'string') { const t = pred; pred = (m) => m?.type === t; }
+    const mark = await this.next(barrier, timeoutMs, { full: true });
+    const at = this.all.indexOf(mark);
+    return !this.pending.some((f) => this.all.indexOf(f) < at && pred(f.msg, f));
+  }
+}
+
+/**
+ * Resolves true when `c` (a `connect` or `rawConnect` client) has no unconsumed frame matching
+ * `pred` up to the answer to a JSON `ping` sent now. The session answers frames in order, so
+ * that `pong` comes after everything it sent this connection for earlier work: a condition,
+ * not a duration. (The plain-text `ping` is answered by the runtime, out of that order.)
+ */
+export function quiet(c, pred, timeoutMs = 10_000) {
+  c.send({ type: 'ping' });
+  return c.q.noneBefore(pred, (m) => m?.type === 'pong', timeoutMs);
 }
 
 /**

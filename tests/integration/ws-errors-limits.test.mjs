@@ -4,8 +4,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
-import { req, createSession, getState, sessionPath } from '../helpers/http.mjs';
-import { rawConnect, rawWelcome, connectWelcome, write, wsPath } from '../helpers/ws.mjs';
+import { req, createSession, getState, sessionPath, assertUnchanged } from '../helpers/http.mjs';
+import { rawConnect, rawWelcome, connectWelcome, write, wsPath, quiet } from '../helpers/ws.mjs';
+import { waitFor } from '../helpers/poll.mjs';
 
 const LIMITS = { MAX_MESSAGE_BYTES: '1024', MAX_STATE_BYTES: '800', MAX_MESSAGES_PER_SECOND: '30', MAX_CLIENTS: '4' };
 let srv;
@@ -13,12 +14,6 @@ let base;
 let wsBase;
 before(async () => { srv = await startDevServer({ vars: LIMITS }); base = srv.url; wsBase = srv.wsUrl; });
 after(async () => { await srv?.stop(); });
-
-async function unchanged(s, state, version) {
-  const g = await getState(base, s.keys.read);
-  assert.deepEqual(g.state, state, 'state unchanged');
-  assert.equal(g.version, version, 'version unchanged');
-}
 
 async function stillOpen(c) {
   c.send({ type: 'ping' });
@@ -51,10 +46,10 @@ describe('bad frames get error frames; the connection stays open; state unchange
       assert.equal(e.code, 'invalid_frame', `${text} -> ${JSON.stringify(e)}`);
       assert.equal(typeof e.message, 'string');
     }
-    await stillOpen(c);
-    assert.ok(await other.none('update', 300), 'nothing was broadcast');
-    assert.ok(await other.none((m) => typeof m === 'string', 10), 'malformed JSON objects are not chat lines');
-    await unchanged(s, { a: 1 }, 1);
+    await stillOpen(c); // every bad frame has been handled: `other` got anything they caused first
+    assert.ok(await quiet(other, (m) => m?.type === 'update' || typeof m === 'string'),
+      'nothing was broadcast, and malformed JSON objects are not chat lines');
+    await assertUnchanged(base, s.keys.read, { a: 1 }, 1);
     await c.close(); await other.close();
   });
 
@@ -68,7 +63,7 @@ describe('bad frames get error frames; the connection stays open; state unchange
       assert.equal(e.code, 'invalid_frame', `${text} -> ${JSON.stringify(e)}`);
     }
     await stillOpen(c);
-    await unchanged(s, { a: 1 }, 1);
+    await assertUnchanged(base, s.keys.read, { a: 1 }, 1);
     await c.close();
   });
 
@@ -78,7 +73,7 @@ describe('bad frames get error frames; the connection stays open; state unchange
     for (const ops of [[{ op: 'frobnicate', path: '/a' }], [{ op: 'add', value: 1 }], { op: 'add', path: '/a', value: 1 }, [{ op: 'add', path: 'a', value: 1 }]]) {
       const r = await write(c, { type: 'patch', opId: `ip-${Math.random()}`, ops });
       assert.equal(r.type, 'reject', JSON.stringify(r));
-      assert.ok(['invalid_patch', 'invalid_frame'].includes(r.code), `${JSON.stringify(ops)} -> ${r.code}`);
+      assert.equal(r.code, 'invalid_patch', `${JSON.stringify(ops)} -> ${r.code}`);
     }
     const r1 = await write(c, { type: 'patch', opId: 'pc-1', ops: [{ op: 'replace', path: '/a', value: 2 }, { op: 'test', path: '/a', value: 1 }] });
     assert.deepEqual({ type: r1.type, code: r1.code, version: r1.version }, { type: 'reject', code: 'patch_conflict', version: 1 });
@@ -88,7 +83,7 @@ describe('bad frames get error frames; the connection stays open; state unchange
     const ok = await write(c, { type: 'patch', opId: 'pc-1', ops: [{ op: 'test', path: '/a', value: 1 }, { op: 'replace', path: '/a', value: 3 }] });
     assert.equal(ok.type, 'ack', JSON.stringify(ok));
     assert.notEqual(ok.duplicate, true);
-    await unchanged(s, { a: 3, list: [1] }, 2);
+    await assertUnchanged(base, s.keys.read, { a: 3, list: [1] }, 2);
     await c.close();
   });
 
@@ -99,7 +94,7 @@ describe('bad frames get error frames; the connection stays open; state unchange
     assert.deepEqual({ type: r.type, code: r.code, version: r.version }, { type: 'reject', code: 'state_too_large', version: 1 });
     const r2 = await write(c, { type: 'set', opId: 'big2', state: { b: 'z'.repeat(850) } });
     assert.equal(r2.code, 'state_too_large');
-    await unchanged(s, { a: 'y'.repeat(500) }, 1);
+    await assertUnchanged(base, s.keys.read, { a: 'y'.repeat(500) }, 1);
     await c.close();
   });
 
@@ -112,10 +107,10 @@ describe('bad frames get error frames; the connection stays open; state unchange
     }
     const stale = await write(c, { type: 'set', opId: 's4', baseVersion: 0, state: { a: 2 } });
     assert.deepEqual({ type: stale.type, code: stale.code, version: stale.version }, { type: 'reject', code: 'version_conflict', version: 1 });
-    await unchanged(s, { a: 1 }, 1);
+    await assertUnchanged(base, s.keys.read, { a: 1 }, 1);
     const ok = await write(c, { type: 'set', opId: 's5', baseVersion: 1, state: { a: 5 } });
     assert.equal(ok.type, 'ack');
-    await unchanged(s, { a: 5 }, 2);
+    await assertUnchanged(base, s.keys.read, { a: 5 }, 2);
     await c.close();
   });
 });
@@ -146,11 +141,11 @@ describe('read-only connection', () => {
       const r = await c.next((m) => (m?.type === 'reject' || m?.type === 'ack') && m.opId === id);
       assert.equal(r.type, 'reject'); assert.equal(r.code, 'read_only');
     }
-    await c.next('pong');
+    await c.next('pong'); // the answer to the ping among the texts
     await w.next('broadcast');
-    assert.ok(await w.none('update', 500), 'no update broadcast');
-    assert.ok(await c.none('update', 10));
-    await unchanged(s, { a: 1 }, 1);
+    assert.ok(await quiet(c, 'update'), 'every frame handled, no update'); // this pong follows all the texts
+    assert.ok(await quiet(w, 'update'), 'no update broadcast');
+    await assertUnchanged(base, s.keys.read, { a: 1 }, 1);
     await c.close(); await w.close();
   });
 });
@@ -165,8 +160,8 @@ describe('limits', () => {
     assert.equal(info.code, 1009, `close code ${JSON.stringify(info)}`);
     const err = c.frames.find((f) => f.msg?.type === 'error');
     assert.equal(err?.msg.code, 'message_too_large', 'error frame before the close');
-    assert.ok(await other.none('update', 300));
-    await unchanged(s, { a: 1 }, 1);
+    assert.ok(await quiet(other, 'update'));
+    await assertUnchanged(base, s.keys.read, { a: 1 }, 1);
     // a frame exactly under the limit is fine
     const [d] = await connectWelcome(wsPath(wsBase, s.keys.write));
     const frame = { type: 'set', opId: 'fits', state: { pad: '' } };
@@ -183,21 +178,24 @@ describe('limits', () => {
     c.sendText('y'.repeat(2000));
     const info = await c.waitClose(5000);
     assert.equal(info.code, 1009);
-    assert.ok(await other.none((m) => typeof m === 'string', 300));
+    assert.ok(await quiet(other, (m) => typeof m === 'string'));
     await other.close();
   });
 
   it('over maxMessagesPerSecond: extra frames are dropped with rate_limited, writes get reject rate_limited', { timeout: 20_000 }, async () => {
     const s = await createSession(base, { state: { n: 0 } });
     const [c] = await connectWelcome(wsPath(wsBase, s.keys.write));
-    await new Promise((r) => setTimeout(r, 1100)); // a fresh rate window
+    // No frame was sent on this connection yet, so its first one opens its one-second window
+    // (RateWindow in src/core/incoming.rs). The rate is the subject: 75 frames sent at once are
+    // handled well within a second, and the bound below allows them to straddle two windows.
     for (let i = 0; i < 70; i++) c.send({ type: 'ping' });
     for (let i = 0; i < 5; i++) c.send({ type: 'patch', opId: `rl-${i}`, merge: { n: i + 1 } });
     const results = [];
     for (let i = 0; i < 5; i++) results.push(await c.next((m) => (m?.type === 'reject' || m?.type === 'ack') && m.opId === `rl-${i}`, 5000));
-    await new Promise((r) => setTimeout(r, 300));
+    // Frames are answered in order, so every ping was answered before the writes were.
     const pongs = c.frames.filter((f) => f.msg?.type === 'pong').length;
     const limited = c.frames.filter((f) => f.msg?.type === 'error' && f.msg.code === 'rate_limited').length;
+    assert.equal(pongs + limited, 70, 'each ping got a pong or a rate_limited error');
     assert.ok(pongs <= 60, `at most 2 windows' worth of pings answered (${pongs})`);
     assert.ok(limited >= 1, `some frames were rate_limited (${limited})`);
     for (const r of results) assert.ok(r.type === 'ack' || r.code === 'rate_limited', JSON.stringify(r));
@@ -229,7 +227,8 @@ describe('limits', () => {
     assert.ok(!extra.frames.some((f) => f.msg?.type === 'welcome'), 'no welcome for a refused client');
     // after one leaves, a new one fits
     await cs.pop().close();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(async () => (await req(base, 'GET', sessionPath(s.keys.read, '/info'))).json?.clients?.length === 3,
+      { what: 'the session counting 3 clients' });
     const [again, w] = await connectWelcome(wsPath(wsBase, s.keys.read));
     assert.equal(w.type, 'welcome');
     for (const c of [...cs, again]) await c.close();
