@@ -90,6 +90,12 @@ pub struct WireLimits {
     pub max_presence_bytes: usize,
     /// Most clients per session.
     pub max_clients: usize,
+    /// Largest serialized state in bytes.
+    pub max_state_bytes: usize,
+    /// Deepest nesting of a state or presence value.
+    pub max_state_depth: usize,
+    /// Largest HTTP request body in bytes (the SSE and long-poll transports write over HTTP).
+    pub max_body_bytes: usize,
 }
 
 /// The first frame of every connection.

@@ -212,6 +212,9 @@ pub fn welcome_frame(
             max_messages_per_second: limits.max_messages_per_second,
             max_presence_bytes: limits.max_presence_bytes,
             max_clients: limits.max_clients,
+            max_state_bytes: limits.max_state_bytes,
+            max_state_depth: limits.max_state_depth,
+            max_body_bytes: limits.max_body_bytes,
         },
     })
     .to_json())

@@ -98,7 +98,7 @@ export declare class SyncError extends Error {
 }
 
 /** The server's limits from `welcome`. */
-export interface Limits { maxMessageBytes: number; maxMessagesPerSecond: number; maxPresenceBytes: number; maxClients: number }
+export interface Limits { maxMessageBytes: number; maxMessagesPerSecond: number; maxPresenceBytes: number; maxClients: number; maxStateBytes: number; maxStateDepth: number; maxBodyBytes: number }
 
 export declare class Presence<P = any> {
   /** This client's id (null before the first welcome). */
