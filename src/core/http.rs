@@ -51,27 +51,18 @@ pub fn patch_change(content_type: Option<&str>, body: &[u8], limits: &Limits) ->
     check_body_size(body.len(), limits)?;
     match media_type(content_type).as_deref() {
         Some(MERGE_PATCH) => Ok(Change::Merge(parse_json(body)?)),
-        Some(JSON_PATCH) => Change::json_patch(parse_json(body)?),
+        Some(JSON_PATCH) => match Change::json_patch(parse_json(body)?)? {
+            // Refused before anything else, so a repeated Idempotency-Key cannot make it a 200.
+            Change::Ops { patch, .. } if patch.len() > limits.max_patch_ops => {
+                Err(ApiError::TooManyOps { count: patch.len(), limit: limits.max_patch_ops })
+            }
+            change => Ok(change),
+        },
         other => Err(ApiError::UnsupportedMediaType(format!(
             "{} (expected {MERGE_PATCH} or {JSON_PATCH})",
             other.unwrap_or("no content type")
         ))),
     }
-}
-
-/// The optional body of `POST /api/v1/sessions`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    /// The initial state (default `{}`).
-    #[serde(default)]
-    pub state: Option<Value>,
-    /// The idle time to live in seconds.
-    #[serde(default)]
-    pub ttl: Option<u64>,
-    /// Whether writes must carry a version precondition.
-    #[serde(default)]
-    pub strict: Option<bool>,
 }
 
 /// A validated create request.
@@ -90,28 +81,58 @@ pub struct CreateRequest {
 /// Parses and checks a create body (empty means all defaults).
 pub fn create_request(content_type: Option<&str>, body: &[u8], limits: &Limits) -> Result<CreateRequest, ApiError> {
     check_body_size(body.len(), limits)?;
-    let parsed = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateBody::default()
-    } else {
+    let (mut state, mut ttl, mut strict) = (None, None, None);
+    if !body.iter().all(u8::is_ascii_whitespace) {
         require_json(content_type)?;
-        let value = parse_json(body)?;
-        if !value.is_object() {
+        let Value::Object(fields) = parse_json(body)? else {
             return Err(ApiError::InvalidRequest("create body must be a json object".into()));
+        };
+        for (name, value) in fields {
+            let bad = |what: &str| ApiError::InvalidRequest(format!("create body: {name} must be {what}, got {value}"));
+            match name.as_str() {
+                // `null` is a state like any other; only an absent field means the default `{}`.
+                "state" => state = Some(value),
+                "ttl" => ttl = Some(json_whole_number(&value).ok_or_else(|| bad("a whole number of seconds"))?),
+                "strict" => strict = Some(value.as_bool().ok_or_else(|| bad("true or false"))?),
+                _ => {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "create body: unknown field {name:?}, expected state, ttl or strict"
+                    )))
+                }
+            }
         }
-        serde_json::from_value::<CreateBody>(value)
-            .map_err(|e| ApiError::InvalidRequest(format!("create body: {e}")))?
-    };
-    let ttl_seconds = parsed.ttl.unwrap_or(limits.default_ttl_seconds.min(limits.max_ttl_seconds));
+    }
+    let ttl_seconds = ttl.unwrap_or(limits.default_ttl_seconds.min(limits.max_ttl_seconds));
     if ttl_seconds == 0 || ttl_seconds > limits.max_ttl_seconds {
         return Err(ApiError::InvalidRequest(format!("ttl must be 1 to {} seconds", limits.max_ttl_seconds)));
     }
-    let state = parsed.state.unwrap_or_else(|| Value::Object(Default::default()));
+    let state = state.unwrap_or_else(|| Value::Object(Default::default()));
     super::bounded::Bounds::of(limits).check_depth(&state)?;
     let state_json = state.to_string();
     if state_json.len() > limits.max_state_bytes {
         return Err(ApiError::StateTooLarge { size: state_json.len(), limit: limits.max_state_bytes });
     }
-    Ok(CreateRequest { state, state_json, ttl_seconds, strict: parsed.strict.unwrap_or(false) })
+    Ok(CreateRequest { state, state_json, ttl_seconds, strict: strict.unwrap_or(false) })
+}
+
+/// A JSON number that is a whole number, as JSON Schema's `integer` counts them (`190.0` and
+/// `1.9e2` are 190); `None` for fractions, negatives and non-numbers. Saturates at `u64::MAX`.
+pub fn json_whole_number(value: &Value) -> Option<u64> {
+    if let Some(n) = value.as_u64() {
+        return Some(n);
+    }
+    let f = value.as_f64()?;
+    // `as` saturates: anything at or above 2^64 becomes u64::MAX.
+    (f >= 0.0 && f.fract() == 0.0).then_some(f as u64)
+}
+
+/// A whole number in a header or query string: ASCII digits only, any length; beyond
+/// `u64::MAX` it saturates (a version that large is one no session reaches).
+pub fn whole_number(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 /// The body of `POST .../messages`: an ephemeral message and an optional recipient.
@@ -136,6 +157,9 @@ pub fn message_body(content_type: Option<&str>, body: &[u8], limits: &Limits) ->
     if !value.is_object() {
         return Err(ApiError::InvalidRequest("message body must be a json object {data, to?}".into()));
     }
+    if let Some(to) = value.get("to").filter(|to| !to.is_string()) {
+        return Err(ApiError::InvalidRequest(format!("message body: to must be a client id string, got {to}")));
+    }
     serde_json::from_value(value).map_err(|e| ApiError::InvalidRequest(format!("message body: {e}")))
 }
 
@@ -144,15 +168,37 @@ fn parse_etag(tag: &str) -> Option<u64> {
     let tag = tag.trim();
     let tag = tag.strip_prefix("W/").unwrap_or(tag);
     let tag = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag);
-    tag.parse().ok()
+    whole_number(tag)
 }
 
-/// The version an `If-Match` header requires, if any; a malformed one is `invalid_request`.
-pub fn if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
+/// What an `If-Match` header asks of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current representation (RFC 9110 section 13.1.1), so no version check; it is still
+    /// a precondition, which a strict session requires.
+    Any,
+    /// Exactly this version.
+    Version(u64),
+}
+
+impl IfMatch {
+    /// The base version the write is checked against, given the session's current one.
+    pub fn base_version(self, current: u64) -> u64 {
+        match self {
+            IfMatch::Any => current,
+            IfMatch::Version(v) => v,
+        }
+    }
+}
+
+/// What an `If-Match` header requires, if any; a malformed one is `invalid_request`.
+pub fn if_match(header: Option<&str>) -> Result<Option<IfMatch>, ApiError> {
     match header {
         None => Ok(None),
+        Some(h) if h.trim().is_empty() => Ok(None),
+        Some(h) if h.trim() == "*" => Ok(Some(IfMatch::Any)),
         Some(h) => parse_etag(h)
-            .map(Some)
+            .map(|v| Some(IfMatch::Version(v)))
             .ok_or_else(|| ApiError::InvalidRequest(format!("If-Match must be a version like \"5\", got {h:?}"))),
     }
 }
@@ -183,9 +229,8 @@ pub struct ReadQuery {
 pub fn last_event_id(header: Option<&str>) -> Result<Option<u64>, ApiError> {
     header
         .map(|id| {
-            id.trim()
-                .parse::<u64>()
-                .map_err(|_| ApiError::InvalidRequest(format!("Last-Event-ID must be a version, got {id:?}")))
+            whole_number(id.trim())
+                .ok_or_else(|| ApiError::InvalidRequest(format!("Last-Event-ID must be a version, got {id:?}")))
         })
         .transpose()
 }
@@ -196,7 +241,7 @@ pub fn read_query(query: Option<&str>, limits: &Limits) -> Result<ReadQuery, Api
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let num =
-            || v.parse::<u64>().map_err(|_| ApiError::InvalidRequest(format!("{k} must be a whole number, got {v:?}")));
+            || whole_number(v).ok_or_else(|| ApiError::InvalidRequest(format!("{k} must be a whole number, got {v:?}")));
         match k {
             "after" => q.after = Some(num()?),
             "wait" => q.wait_seconds = Some(num()?.min(limits.max_long_poll_seconds)),
@@ -278,15 +323,31 @@ mod tests {
         assert_eq!(message_body(json, br#"[1, "c_x"]"#, &l).unwrap_err().code(), "invalid_request");
         assert_eq!(message_body(json, br#"{"to":"c_x"}"#, &l).unwrap_err().code(), "invalid_request");
         assert_eq!(message_body(json, br#"{"data":1,"to":5}"#, &l).unwrap_err().code(), "invalid_request");
+        // The spec says `to` is a string and `additionalProperties: false`: a typo like `too`
+        // must not silently become a message to everyone.
+        assert_eq!(message_body(json, br#"{"data":1,"to":null}"#, &l).unwrap_err().code(), "invalid_request");
+        assert_eq!(message_body(json, br#"{"data":1,"too":"c_x"}"#, &l).unwrap_err().code(), "invalid_request");
+        assert_eq!(message_body(json, br#"{"data":null}"#, &l).unwrap().data, Value::Null);
         assert_eq!(message_body(json, b"{", &l).unwrap_err().code(), "invalid_json");
     }
 
     #[test]
     fn preconditions() {
         assert_eq!(if_match(None).unwrap(), None);
-        assert_eq!(if_match(Some("\"7\"")).unwrap(), Some(7));
-        assert_eq!(if_match(Some("W/\"7\"")).unwrap(), Some(7));
-        assert_eq!(if_match(Some("7")).unwrap(), Some(7));
+        let v7 = Some(IfMatch::Version(7));
+        assert_eq!(if_match(Some("\"7\"")).unwrap(), v7);
+        assert_eq!(if_match(Some("W/\"7\"")).unwrap(), v7);
+        assert_eq!(if_match(Some("7")).unwrap(), v7);
+        // `*` matches any current version (RFC 9110) but still counts as a precondition.
+        assert_eq!(if_match(Some(" * ")).unwrap(), Some(IfMatch::Any));
+        assert_eq!(IfMatch::Any.base_version(12), 12);
+        assert_eq!(IfMatch::Version(3).base_version(12), 3);
+        // A version beyond 64 bits is one no session has: a precondition that fails (412), not a 400.
+        assert_eq!(if_match(Some("\"99999999999999999999999\"")).unwrap(), Some(IfMatch::Version(u64::MAX)));
+        assert_eq!(if_match(Some(" ")).unwrap(), None, "an empty If-Match is no precondition");
+        for bad in ["\"-1\"", "\"1.5\"", "\"7", "**", "\"+7\""] {
+            assert_eq!(if_match(Some(bad)).unwrap_err().code(), "invalid_request", "{bad}");
+        }
         assert_eq!(if_match(Some("\"x\"")).unwrap_err().code(), "invalid_request");
         assert!(if_none_match_hits(Some("\"3\", \"7\""), 7));
         assert!(!if_none_match_hits(Some("\"3\""), 7));
@@ -304,6 +365,83 @@ mod tests {
         assert!(!read_query(Some("batch=0"), &l).unwrap().batch);
         assert_eq!(read_query(Some("batch=yes"), &l).unwrap_err().code(), "invalid_request");
         assert_eq!(read_query(Some("after=-1"), &l).unwrap_err().code(), "invalid_request");
+        // The spec says `integer, minimum: 0` with no maximum: past 2^64 saturates, never a 400.
+        let q = read_query(Some("after=18446744073709551616&since=1000000000000000000000000&wait=99999999999999999999"), &l)
+            .unwrap();
+        assert_eq!((q.after, q.since, q.wait_seconds), (Some(u64::MAX), Some(u64::MAX), Some(30)));
+        for bad in ["after=", "after=1.0", "after=+1", "since=1e3", "wait= 1"] {
+            assert_eq!(read_query(Some(bad), &l).unwrap_err().code(), "invalid_request", "{bad}");
+        }
+        assert_eq!(last_event_id(Some(" 340282366920938463463374607431768211456 ")).unwrap(), Some(u64::MAX));
+        assert_eq!(last_event_id(Some("x")).unwrap_err().code(), "invalid_request");
         assert_eq!(read_query(None, &l).unwrap(), ReadQuery::default());
+    }
+
+    #[test]
+    fn create_fields_follow_json_schema() {
+        let l = Limits { max_ttl_seconds: 3600, ..Limits::default() };
+        let create = |body: &str| create_request(None, body.as_bytes(), &l);
+        // JSON Schema's `integer` includes numbers written with a zero fraction or an exponent.
+        assert_eq!(create(r#"{"ttl":190.0}"#).unwrap().ttl_seconds, 190);
+        assert_eq!(create(r#"{"ttl":1.9e2}"#).unwrap().ttl_seconds, 190);
+        assert_eq!(create(r#"{"ttl":190}"#).unwrap().ttl_seconds, 190);
+        for bad in [r#"{"ttl":190.5}"#, r#"{"ttl":-1}"#, r#"{"ttl":"60"}"#, r#"{"ttl":null}"#, r#"{"ttl":1e300}"#] {
+            assert_eq!(create(bad).unwrap_err().code(), "invalid_request", "{bad}");
+        }
+        // `strict` is a boolean: null is refused, not read as "absent".
+        for bad in [r#"{"strict":null}"#, r#"{"strict":1}"#, r#"{"strict":"true"}"#] {
+            assert_eq!(create(bad).unwrap_err().code(), "invalid_request", "{bad}");
+        }
+        assert!(create(r#"{"strict":true}"#).unwrap().strict);
+        // `state: null` is the state null; only an absent state means `{}`.
+        assert_eq!(create(r#"{"state":null}"#).unwrap().state, Value::Null);
+        assert_eq!(create("").unwrap().state, json!({}));
+        assert_eq!(create(r#"{"extra":1}"#).unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn json_patch_op_count_is_checked_when_parsed() {
+        let l = Limits { max_patch_ops: 2, ..Limits::default() };
+        let op = r#"{"op":"add","path":"/a","value":1}"#;
+        let jp = Some(JSON_PATCH);
+        assert!(patch_change(jp, format!("[{op},{op}]").as_bytes(), &l).is_ok());
+        assert_eq!(patch_change(jp, format!("[{op},{op},{op}]").as_bytes(), &l).unwrap_err().code(), "too_many_ops");
+    }
+
+    /// docs/http-api.md "Numbers in the state": exactly which numbers come back as sent.
+    #[test]
+    fn numbers_in_the_state_are_kept_as_documented() {
+        let l = Limits::default();
+        let stored = |text: &str| match put_change(None, text.as_bytes(), &l) {
+            Ok(Change::Set(v)) => Ok(v.to_string()),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.code()),
+        };
+        for exact in ["18446744073709551615", "-9223372036854775808", "9007199254740993", "0", "1.0", "0.1"] {
+            assert_eq!(stored(exact), Ok(exact.to_owned()), "kept exactly");
+        }
+        assert_eq!(stored("1e2"), Ok("100.0".into()));
+        assert_eq!(stored("123456789012345678901234567890"), Ok("1.2345678901234568e+29".into()));
+        assert_eq!(stored("18446744073709551616"), Ok("1.8446744073709552e+19".into()));
+        assert_eq!(stored("1e-400"), Ok("0.0".into()));
+        assert_eq!(stored("-0"), Ok("-0.0".into()));
+        assert_eq!(stored("1e400"), Err("invalid_json"));
+    }
+
+    #[test]
+    fn whole_numbers() {
+        assert_eq!(whole_number("0"), Some(0));
+        assert_eq!(whole_number("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(whole_number("18446744073709551616"), Some(u64::MAX));
+        for bad in ["", "-1", "+1", "1.0", " 1", "1e3", "٣"] {
+            assert_eq!(whole_number(bad), None, "{bad}");
+        }
+        assert_eq!(json_whole_number(&json!(5)), Some(5));
+        assert_eq!(json_whole_number(&json!(5.0)), Some(5));
+        assert_eq!(json_whole_number(&json!(1e30)), Some(u64::MAX));
+        assert_eq!(json_whole_number(&json!(-0.0)), Some(0));
+        assert_eq!(json_whole_number(&json!(-1)), None);
+        assert_eq!(json_whole_number(&json!(0.5)), None);
+        assert_eq!(json_whole_number(&json!(true)), None);
     }
 }

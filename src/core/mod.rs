@@ -12,6 +12,7 @@ pub mod keys;
 pub mod limits;
 pub mod measure;
 pub mod protocol;
+pub mod routes;
 pub mod session;
 #[cfg(test)]
 mod fuzz_tests;

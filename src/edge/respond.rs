@@ -29,14 +29,25 @@ pub fn json(status: u16, body: &serde_json::Value) -> Result<Response, ApiError>
     json_text(status, body.to_string())
 }
 
-/// The JSON error response for `err`; internal details go to the log, not the client.
-pub fn error_response(err: &ApiError) -> worker::Result<Response> {
+/// Logs the cause of an internal error, which the client only sees as `internal`. Every place
+/// that turns an `ApiError` into a response or a frame calls this first, so no cause is lost.
+pub fn log_internal(err: &ApiError) {
     if let ApiError::Internal(detail) = err {
         worker::console_error!("internal error: {detail}");
     }
+}
+
+/// The JSON error response for `err`; internal details go to the log, not the client.
+pub fn error_response(err: &ApiError) -> worker::Result<Response> {
+    log_internal(err);
     let headers = Headers::new();
     headers.set("Content-Type", "application/json")?;
     headers.set("Cache-Control", "no-store")?;
+    if matches!(err, ApiError::UpgradeRequired) {
+        // RFC 6455 4.4: name the version to upgrade to. (`Upgrade: websocket` would be the
+        // RFC 9110 15.5.22 answer, but the runtime drops it as a hop-by-hop header.)
+        headers.set("Sec-WebSocket-Version", crate::core::routes::WEBSOCKET_VERSION)?;
+    }
     if let Some(seconds) = err.retry_after() {
         headers.set("Retry-After", &seconds.to_string())?;
     }

@@ -11,6 +11,7 @@ use crate::core::error::ApiError;
 use crate::core::http::check_body_size;
 use crate::core::keys::{random_token, SessionKey};
 use crate::core::limits::Limits;
+use crate::core::routes::{allowed_methods, is_standard_method, websocket_handshake};
 
 /// The Durable Object namespace binding in wrangler.toml.
 const BINDING: &str = "SESSIONS";
@@ -28,9 +29,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     if req.method() == Method::Options {
         return cors.preflight(origin.as_deref());
     }
-    let resp = match routes().run(req, env).await {
-        Ok(resp) => normalize(resp)?,
-        Err(e) => error_response(&ApiError::Internal(e.to_string()))?,
+    let path = req.path();
+    // worker's `Method` reads every method it does not know (QUERY, PROPFIND, ...) as GET.
+    let resp = if !is_standard_method(&req.inner().method()) {
+        not_allowed(&path)?
+    } else {
+        match routes().run(req, env).await {
+            Ok(resp) => normalize(resp, &path)?,
+            Err(e) => error_response(&ApiError::Internal(e.to_string()))?,
+        }
     };
     Ok(cors.apply(resp, origin.as_deref()))
 }
@@ -63,13 +70,24 @@ fn respond(result: Result<Response, ApiError>) -> worker::Result<Response> {
 }
 
 /// The Router answers unknown paths and wrong methods with plain text; every error here is JSON.
-fn normalize(resp: Response) -> worker::Result<Response> {
+/// A 405 names the methods the path allows (`Allow`, required by RFC 9110 15.5.6).
+fn normalize(resp: Response, path: &str) -> worker::Result<Response> {
     let is_json = resp.headers().get("Content-Type").ok().flatten().is_some_and(|t| t.contains("json"));
     match resp.status_code() {
         404 if !is_json => error_response(&ApiError::NotFound),
-        405 if !is_json => error_response(&ApiError::MethodNotAllowed),
+        405 if !is_json => not_allowed(path),
         _ => Ok(resp),
     }
+}
+
+/// 405 with the path's `Allow` header, or 404 when no route has this path.
+fn not_allowed(path: &str) -> worker::Result<Response> {
+    let Some(allow) = allowed_methods(path) else {
+        return error_response(&ApiError::NotFound);
+    };
+    let mut resp = error_response(&ApiError::MethodNotAllowed)?;
+    resp.headers_mut().set("Allow", allow)?;
+    Ok(resp)
 }
 
 async fn create(req: Request, ctx: RouteContext<()>) -> Result<Response, ApiError> {
@@ -79,6 +97,17 @@ async fn create(req: Request, ctx: RouteContext<()>) -> Result<Response, ApiErro
 
 async fn forward(req: Request, ctx: RouteContext<()>, op: Op) -> Result<Response, ApiError> {
     let key = SessionKey::parse(ctx.param("key").map(String::as_str).unwrap_or(""))?;
+    if op == Op::Ws {
+        // Checked here, not in the object: forwarding an upgrade to the Durable Object makes
+        // the runtime write its own Sec-WebSocket-* headers. Where the runtime hands this
+        // worker a handshake of its own (wrangler dev's proxy does), the client's broken one is
+        // answered by the runtime in text/plain, as docs/openapi.yaml says. No Upgrade at all
+        // is the object's 426, after the key is checked.
+        let h = |name: &str| req.headers().get(name).ok().flatten();
+        if let Some(upgrade) = h("Upgrade") {
+            websocket_handshake(Some(&upgrade), h("Sec-WebSocket-Version").as_deref(), h("Sec-WebSocket-Key").as_deref())?;
+        }
+    }
     send_to_object(req, &ctx.env, &key.session_id, Some(&key.secret), op).await
 }
 

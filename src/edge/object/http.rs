@@ -30,8 +30,11 @@ impl SessionObject {
         body: &[u8],
     ) -> Result<Response, ApiError> {
         let req = create_request(content_type, body, &self.limits)?;
-        if self.with_record(|_| Ok(())).is_ok() {
-            return Err(ApiError::Internal("session id collision".into()));
+        // Only "no session here" lets a create go on; a storage error is answered (and logged) as one.
+        match self.with_record(|_| Ok(())) {
+            Ok(()) => return Err(ApiError::Internal("session id collision".into())),
+            Err(ApiError::SessionNotFound) => {}
+            Err(e) => return Err(e),
         }
         let secrets = Secrets::generate()?;
         let now = now_ms();
@@ -117,7 +120,11 @@ impl SessionObject {
         } else {
             patch_change(content_type.as_deref(), body, &self.limits)?
         };
-        let base_version = if_match(header(req, "If-Match").as_deref())?;
+        // `If-Match: *` matches whatever version is current (no await until the write, so it cannot change).
+        let base_version = match if_match(header(req, "If-Match").as_deref())? {
+            Some(m) => Some(self.with_record(|r| Ok(m.base_version(r.version)))?),
+            None => None,
+        };
         let op_id = header(req, "Idempotency-Key");
         check_op_id(&op_id)?;
         let outcome = self.write(WriteRequest { op_id, base_version, change }, HTTP_AUTHOR)?;

@@ -7,20 +7,22 @@ use crate::edge::abuse::client_address;
 use super::{close, header, now_ms, presence_value, send, Attachment, SessionObject};
 use crate::core::error::ApiError;
 use crate::core::http::{last_event_id, read_query};
+use crate::core::routes::websocket_handshake;
 use crate::core::incoming::{parse_incoming, FrameError, Incoming, RateDecision, WriteRequest};
 use crate::core::keys::{random_token, Role};
 use crate::core::protocol::{PresenceEntry, PresenceEvent, ServerFrame};
 use crate::core::session::{plan_resume, welcome_frame, WriteOutcome};
 use crate::edge::fanout::{BATCHED, LIVE};
 use crate::edge::hub::sse_event;
-use crate::edge::respond::OrInternal;
+use crate::edge::respond::{log_internal, OrInternal};
 
 impl SessionObject {
     pub(super) fn open_socket(&self, req: &Request, role: Role, query: Option<&str>) -> Result<Response, ApiError> {
-        let upgrade = header(req, "Upgrade").unwrap_or_default();
-        if !upgrade.eq_ignore_ascii_case("websocket") {
-            return Err(ApiError::UpgradeRequired);
-        }
+        websocket_handshake(
+            header(req, "Upgrade").as_deref(),
+            header(req, "Sec-WebSocket-Version").as_deref(),
+            header(req, "Sec-WebSocket-Key").as_deref(),
+        )?;
         let q = read_query(query, &self.limits)?;
         let pair = WebSocketPair::new().or_internal()?;
         let client_id = format!("c_{}", &random_token()?[..10]);
@@ -72,7 +74,7 @@ impl SessionObject {
             RateDecision::Allow => {}
             RateDecision::Drop => {
                 let frame = match parsed {
-                    Ok(Incoming::Write(w)) => ServerFrame::reject(w.op_id, &ApiError::RateLimited, self.version()),
+                    Ok(Incoming::Write(w)) => return self.send_reject(ws, w.op_id, &ApiError::RateLimited),
                     _ => ServerFrame::error(&ApiError::RateLimited),
                 };
                 send(ws, &frame.to_json());
@@ -88,16 +90,15 @@ impl SessionObject {
             Ok(Incoming::Write(req)) => self.on_write(ws, att, req),
             Ok(Incoming::Presence(data)) => {
                 let updated = Attachment { presence: data.to_string(), ..att.clone() };
-                if let Err(e) = ws.serialize_attachment(&updated) {
-                    send(ws, &ServerFrame::error(&ApiError::Internal(e.to_string())).to_json());
-                    return;
+                if let Err(e) = ws.serialize_attachment(&updated).or_internal() {
+                    return self.send_error(ws, &e);
                 }
                 let frame = ServerFrame::Presence { event: PresenceEvent::Update, client_id: att.id.clone(), data };
                 self.send_to_others(&att.id, &frame.to_json());
             }
             Ok(Incoming::Broadcast { to, data }) => {
                 if let Err(e) = self.relay(&att.id, &att.address, to.as_deref(), data) {
-                    send(ws, &ServerFrame::error(&e).to_json());
+                    self.send_error(ws, &e);
                 }
             }
             Ok(Incoming::Ping) => send(ws, &ServerFrame::Pong.to_json()),
@@ -105,22 +106,19 @@ impl SessionObject {
                 self.send_to_others(&att.id, &format!("{} says: {}", att.id, line));
             }
             Err(FrameError::Frame(e)) => {
-                send(ws, &ServerFrame::error(&e).to_json());
+                self.send_error(ws, &e);
                 if matches!(e, ApiError::MessageTooLarge { .. }) {
                     let _ = ws.close(Some(close::TOO_BIG), Some("message too large"));
                 }
             }
-            Err(FrameError::Write { op_id, error }) => {
-                send(ws, &ServerFrame::reject(op_id, &error, self.version()).to_json());
-            }
+            Err(FrameError::Write { op_id, error }) => self.send_reject(ws, op_id, &error),
         }
     }
 
     pub(super) fn on_write(&self, ws: &WebSocket, att: &Attachment, req: WriteRequest) {
         let op_id = req.op_id.clone();
         if let Err(e) = att.role.require_write() {
-            send(ws, &ServerFrame::reject(op_id, &e, self.version()).to_json());
-            return;
+            return self.send_reject(ws, op_id, &e);
         }
         match self.write(req, &att.id) {
             Ok(outcome) => {
@@ -135,12 +133,7 @@ impl SessionObject {
             Err(ApiError::SessionNotFound) => {
                 let _ = ws.close(Some(close::SESSION_ENDED), Some("session ended"));
             }
-            Err(e) => {
-                if let ApiError::Internal(detail) = &e {
-                    worker::console_error!("write failed: {detail}");
-                }
-                send(ws, &ServerFrame::reject(op_id, &e, self.version()).to_json());
-            }
+            Err(e) => self.send_reject(ws, op_id, &e),
         }
     }
 
@@ -151,8 +144,29 @@ impl SessionObject {
         self.send_to_others(&att.id, &frame.to_json());
     }
 
-    pub(super) fn version(&self) -> u64 {
-        self.with_record(|r| Ok(r.version)).unwrap_or(0)
+    /// The session's current version; a storage error is returned, never read as version 0.
+    pub(super) fn version(&self) -> Result<u64, ApiError> {
+        self.with_record(|r| Ok(r.version))
+    }
+
+    /// Sends an `error` frame; an internal cause is logged (the client only sees `internal`).
+    fn send_error(&self, ws: &WebSocket, err: &ApiError) {
+        log_internal(err);
+        send(ws, &ServerFrame::error(err).to_json());
+    }
+
+    /// Sends the `reject` of a write with the current version. When that version cannot be
+    /// read, the reject carries the reason instead (logged when internal) and version 0.
+    fn send_reject(&self, ws: &WebSocket, op_id: Option<String>, err: &ApiError) {
+        log_internal(err);
+        let frame = match err.current_version().map_or_else(|| self.version(), Ok) {
+            Ok(version) => ServerFrame::reject(op_id, err, version),
+            Err(cause) => {
+                log_internal(&cause);
+                ServerFrame::reject(op_id, &cause, 0)
+            }
+        };
+        send(ws, &frame.to_json());
     }
 
     // ----- SSE -----
