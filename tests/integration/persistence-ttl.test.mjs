@@ -6,6 +6,7 @@ import { rmSync } from 'node:fs';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError, sleep } from '../helpers/http.mjs';
 import { rawWelcome, wsPath } from '../helpers/ws.mjs';
+import { waitFor } from '../helpers/poll.mjs';
 
 let srv;
 let restartedData; // the folder the restart test passed in: removed here, not by the harness
@@ -62,12 +63,17 @@ describe('persistence', () => {
 });
 
 describe('TTL', () => {
-  it('a session created with ttl:2 is gone after ~4 s (404 for every key and route)', { timeout: 30_000 }, async () => {
+  // Expiry is about time: these tests poll for the outcome (404, a moved expiresAt) with
+  // deadlines of several TTLs, and wait on the clock only where a moment must pass unnoticed.
+  const gone = async (key) => (await req(srv.url, 'GET', sessionPath(key))).status === 404;
+
+  it('a session created with ttl:2 is gone once its TTL passes (404 for every key and route)', { timeout: 30_000 }, async () => {
     const s = await createSession(srv.url, { state: { a: 1 }, ttl: 2 });
     assert.equal(s.ttl, 2);
     assert.ok(Math.abs(s.expiresAt - s.updatedAt - 2000) < 1500, `expiresAt ${s.expiresAt} updatedAt ${s.updatedAt}`);
     assert.equal((await req(srv.url, 'GET', sessionPath(s.keys.read))).status, 200);
-    await sleep(4000);
+    await waitFor(() => gone(s.keys.read), { timeoutMs: 20_000, intervalMs: 100, what: 'the session expired' });
+    assert.ok(Date.now() >= s.expiresAt - 250, `not erased before expiresAt (${s.expiresAt - Date.now()} ms early)`);
     for (const role of ['admin', 'write', 'read']) {
       assertError(await req(srv.url, 'GET', sessionPath(s.keys[role])), 404, 'session_not_found', role);
     }
@@ -78,28 +84,32 @@ describe('TTL', () => {
   it('a connected client keeps a session from going idle; it expires once the client leaves', { timeout: 40_000 }, async () => {
     const s = await createSession(srv.url, { ttl: 2 });
     const [c] = await rawWelcome(wsPath(srv.wsUrl, s.keys.read));
-    await sleep(4000); // twice the TTL, with no write
-    const alive = await req(srv.url, 'GET', sessionPath(s.keys.read));
-    assert.equal(alive.status, 200, `a watched session is not idle: ${alive.text}`);
+    const due = (await getState(srv.url, s.keys.read)).expiresAt; // connecting may have moved it
+    // Reads never move expiresAt; the alarm does when it comes due and finds a client.
+    const extended = await waitFor(async () => {
+      const r = await req(srv.url, 'GET', sessionPath(s.keys.read));
+      assert.equal(r.status, 200, `a watched session is not idle: ${r.text}`);
+      return r.json.expiresAt > due && r.json;
+    }, { timeoutMs: 20_000, intervalMs: 100, what: 'the alarm extending a watched session' });
+    assert.ok(Date.now() >= due - 250, 'extended when it came due');
+    assert.ok(extended.expiresAt >= due + 1000, `extended by about a TTL: ${extended.expiresAt - due} ms`);
     c.close(1000);
-    let gone;
-    for (let i = 0; i < 40; i++) { // the next alarm comes at most one TTL (plus the runtime's alarm slack) later
-      await sleep(250);
-      gone = await req(srv.url, 'GET', sessionPath(s.keys.read));
-      if (gone.status === 404) break;
-    }
-    assertError(gone, 404, 'session_not_found', 'expired after the last client left');
+    // the next alarm comes at most one TTL (plus the runtime's alarm slack) later
+    await waitFor(() => gone(s.keys.read), { timeoutMs: 20_000, intervalMs: 100, what: 'expiry after the last client left' });
+    assertError(await req(srv.url, 'GET', sessionPath(s.keys.read)), 404, 'session_not_found', 'expired after the last client left');
   });
 
   it('a write restarts the idle TTL (expiresAt moves forward)', { timeout: 30_000 }, async () => {
-    const s = await createSession(srv.url, { ttl: 3 });
-    await sleep(1500);
+    const s = await createSession(srv.url, { ttl: 6 });
+    // Writing half a TTL after creation moves the expiry 3 s past the original one, which
+    // leaves seconds of margin for the check after the original expiry below.
+    await sleep(Math.max(0, s.updatedAt + 3000 - Date.now()));
     const w = await req(srv.url, 'PUT', sessionPath(s.keys.write), { body: { b: 1 } });
     assert.equal(w.status, 200, w.text);
     const g = await getState(srv.url, s.keys.read);
-    assert.ok(g.expiresAt >= s.expiresAt + 1000, `expiresAt ${g.expiresAt} should be later than ${s.expiresAt}`);
-    assert.ok(Math.abs(g.expiresAt - (w.json.updatedAt + 3000)) < 1500, `expiresAt ${g.expiresAt} ~ write time + ttl`);
-    await sleep(2200); // past the original expiry, before the new one
+    assert.equal(g.expiresAt, w.json.updatedAt + 6000, 'expiresAt = write time + ttl');
+    assert.ok(g.expiresAt >= s.expiresAt + 2500, `expiresAt ${g.expiresAt} should be later than ${s.expiresAt}`);
+    await sleep(Math.max(0, s.expiresAt + 500 - Date.now())); // past the original expiry, before the new one
     const g2 = await req(srv.url, 'GET', sessionPath(s.keys.read));
     assert.equal(g2.status, 200, `still alive after the write extended it: ${g2.text}`);
     assert.deepEqual(g2.json.state, { b: 1 });

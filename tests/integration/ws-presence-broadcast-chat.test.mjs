@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath } from '../helpers/http.mjs';
-import { connectWelcome, rawConnect, wsPath } from '../helpers/ws.mjs';
+import { connectWelcome, rawConnect, wsPath, quiet } from '../helpers/ws.mjs';
 
 let srv;
 let base;
@@ -28,7 +28,7 @@ describe('presence', () => {
     b.send({ type: 'presence', data: { name: 'Bo', cursor: [1, 2] } });
     const upd = await a.next(isPresence('update', wb.clientId));
     assert.deepEqual(upd.data, { name: 'Bo', cursor: [1, 2] });
-    assert.ok(await b.none((m) => m?.type === 'presence' && m.clientId === wb.clientId, 300), 'presence is not echoed to its sender');
+    assert.ok(await quiet(b, (m) => m?.type === 'presence' && m.clientId === wb.clientId), 'presence is not echoed to its sender');
 
     const [c, wc] = await connectWelcome(wsPath(wsBase, s.keys.write));
     const pb = wc.presence.find((p) => p.clientId === wb.clientId);
@@ -97,7 +97,7 @@ describe('presence', () => {
     b.send({ type: 'presence', data: { pad: 'x'.repeat(3000) } });
     const e = await b.next('error');
     assert.equal(e.code, 'presence_too_large');
-    assert.ok(await a.none(isPresence('update', wb.clientId), 300));
+    assert.ok(await quiet(a, isPresence('update', wb.clientId)));
     await a.close(); await b.close();
   });
 });
@@ -110,10 +110,10 @@ describe('broadcast', () => {
     const [c, wc] = await connectWelcome(wsPath(wsBase, s.keys.read));
     a.send({ type: 'broadcast', data: { emoji: 'wave' } });
     for (const x of [b, c]) assert.deepEqual(await x.next('broadcast'), { type: 'broadcast', from: wa.clientId, data: { emoji: 'wave' } });
-    assert.ok(await a.none('broadcast', 300), 'not echoed to the sender');
+    assert.ok(await quiet(a, 'broadcast'), 'not echoed to the sender');
     b.send({ type: 'broadcast', to: wc.clientId, data: { hint: 'your turn' } });
     assert.deepEqual(await c.next('broadcast'), { type: 'broadcast', from: wb.clientId, data: { hint: 'your turn' } });
-    assert.ok(await a.none('broadcast', 300), 'a directed broadcast reaches only its target');
+    assert.ok(await quiet(a, 'broadcast'), 'a directed broadcast reaches only its target');
     c.send({ type: 'broadcast', to: 'c_nobody00', data: 1 });
     const e = await c.next('error');
     assert.equal(e.code, 'unknown_client');
@@ -139,7 +139,7 @@ describe('broadcast', () => {
     assert.equal(r2.status, 202, r2.text);
     assert.equal(r2.json.delivered, 1);
     assert.equal((await b.next('broadcast')).data, 42);
-    assert.ok(await a.none('broadcast', 300));
+    assert.ok(await quiet(a, 'broadcast'));
     assert.equal((await getState(base, s.keys.read)).version, 1);
     for (const x of [a, b]) await x.close();
   });
@@ -158,7 +158,7 @@ describe('chat lines and ping', () => {
     // JSON that is not an object is a chat line too
     a.sendText('[1,2]');
     assert.equal(await raw.next((m) => typeof m === 'string'), `${wa.clientId} says: [1,2]`);
-    assert.ok(await a.none((m) => typeof m === 'string', 300), 'a chat line is not echoed to its sender');
+    assert.ok(await quiet(a, (m) => typeof m === 'string'), 'a chat line is not echoed to its sender');
     const g = await getState(base, s.keys.read);
     assert.equal(g.version, 1); assert.deepEqual(g.state, { a: 1 });
     raw.destroy(); await a.close();
@@ -172,7 +172,9 @@ describe('chat lines and ping', () => {
     assert.equal(await a.next((m) => typeof m === 'string'), 'pong');
     a.send({ type: 'ping' });
     assert.deepEqual(await a.next('pong'), { type: 'pong' });
-    assert.ok(await b.none((m) => typeof m === 'string' || m?.type === 'pong', 300));
+    // a broadcast from `a` after its pings is the barrier (b's own ping would answer with a pong)
+    a.send({ type: 'broadcast', data: 'barrier' });
+    assert.ok(await b.q.noneBefore((m) => typeof m === 'string' || m?.type === 'pong', 'broadcast'));
     await a.close(); await b.close();
   });
 });
