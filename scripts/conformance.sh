@@ -89,6 +89,11 @@ max-stream-events = 1
 [checks.positive_data_acceptance]
 expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 412, 429]
 
+# And one a schema-invalid request may get besides the defaults: 413 for a bound the schema
+# states (a JSON Patch over maxItems is too_many_ops, like a body over MAX_BODY_BYTES).
+[checks.negative_data_rejection]
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
+
 [[operations]]
 include-operation-id = ["putSession", "patchSession"]
 parameters = { "path.key" = "$write_key" }
@@ -103,17 +108,13 @@ include-operation-id = "sendMessage"
 parameters = { "path.key" = "$read_key" }
 checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 409, 429]
 
-# Only negative cases: a valid handshake is answered 101 and then speaks the WebSocket
-# protocol, which Schemathesis cannot read (tests/integration/ws-*.test.mjs cover it). No
-# "Upgrade: websocket" or another version is 426 upgrade_required (RFC 9110 15.5.22, RFC 6455 4.4).
+# Not run: its success is 101 Switching Protocols followed by WebSocket frames, which
+# Schemathesis cannot read (it reports them as network errors), and its negative cases keep
+# producing valid handshakes (unknown query parameters are ignored). The handshake errors (426
+# JSON without Upgrade, 400/426 for an incomplete handshake) are in tests/integration/conformance.test.mjs.
 [[operations]]
 include-operation-id = "connectWebSocket"
-parameters = { "path.key" = "$read_key" }
-generation.mode = "negative"
-checks.not_a_server_error.expected-statuses = ["1XX", "2XX", "3XX", "4XX"]
-checks.positive_data_acceptance.expected-statuses = [101, 401, 403, 404, 409, 429]
-checks.missing_required_header.expected-statuses = [400, 426]
-checks.negative_data_rejection.expected-statuses = [400, 401, 403, 404, 405, 406, 409, 415, 422, 426, 428, 429]
+enabled = false
 
 [[operations]]
 include-operation-id = "rotateKeys"
