@@ -105,7 +105,11 @@ async fn forward(req: Request, ctx: RouteContext<()>, op: Op) -> Result<Response
         // is the object's 426, after the key is checked.
         let h = |name: &str| req.headers().get(name).ok().flatten();
         if let Some(upgrade) = h("Upgrade") {
-            websocket_handshake(Some(&upgrade), h("Sec-WebSocket-Version").as_deref(), h("Sec-WebSocket-Key").as_deref())?;
+            websocket_handshake(
+                Some(&upgrade),
+                h("Sec-WebSocket-Version").as_deref(),
+                h("Sec-WebSocket-Key").as_deref(),
+            )?;
         }
     }
     send_to_object(req, &ctx.env, &key.session_id, Some(&key.secret), op).await
