@@ -178,8 +178,11 @@ export function rawConnect(wsUrl, { headers = {}, timeoutMs = 10_000 } = {}) {
       destroy: () => socket.destroy(),
       /** Resolves with the server's close frame {code, reason} (or the TCP end, code 1006). */
       waitClose: (ms) => q.waitClose(ms),
-      /** Sends a close frame, then ends the TCP connection. */
-      close: (code = 1000) => { const b = Buffer.alloc(2); b.writeUInt16BE(code); try { socket.write(frame(8, b)); } catch {} setTimeout(() => socket.destroy(), 50); },
+      /** Sends a close frame, then drops the TCP connection once the frame is written out. */
+      close: (code = 1000) => {
+        const b = Buffer.alloc(2); b.writeUInt16BE(code);
+        try { socket.write(frame(8, b), () => socket.destroy()); } catch { socket.destroy(); }
+      },
     };
     socket.on('connect', () => {
       const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
