@@ -34,7 +34,7 @@ export function freePort() {
  * @param {Record<string,string>} [opts.vars] `[vars]` overrides, e.g. { OPLOG_MAX_OPS: '20' }
  * @param {'relaxed'|'real'} [opts.abuseLimits] per-address rate limits: 'relaxed' (default) or wrangler.toml's
  * @returns {Promise<{url:string, wsUrl:string, port:number, pid:number, persistTo:string,
- *   stop:(o?:{keepData?:boolean})=>Promise<void>, exited:()=>boolean, logs:()=>string}>}
+ *   stop:(o?:{keepData?:boolean})=>Promise<void>, logs:()=>string}>}
  *   `pid` is the wrangler process (leader of its own process group, with workerd below it).
  */
 export async function startDevServer(opts = {}) {
@@ -69,7 +69,7 @@ export async function startDevServer(opts = {}) {
       throw new Error(`wrangler dev did not answer within 90 s:\n${output}`);
     }
     try {
-      const r = await fetch(`${url}/api/v1/health`);
+      const r = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(5000) });
       if (r.ok) break;
     } catch {}
     await new Promise((r) => setTimeout(r, 250));
@@ -86,5 +86,5 @@ export async function startDevServer(opts = {}) {
     }
     if (!keepData) removeData();
   };
-  return { url, wsUrl: url.replace('http', 'ws'), port, pid: child.pid, persistTo, stop, exited: () => exited, logs: () => output };
+  return { url, wsUrl: url.replace('http', 'ws'), port, pid: child.pid, persistTo, stop, logs: () => output };
 }

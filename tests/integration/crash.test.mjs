@@ -186,7 +186,8 @@ describe('crash safety: workerd killed with SIGKILL during concurrent writes', (
     const results = await writers;
 
     const final = await getState(srv.url, s.keys.read);
-    await waitFor(() => obs.version >= final.version, { timeoutMs: 30_000, what: `the observer at version ${final.version}` });
+    await waitFor(() => { if (obs.failed) throw obs.failed; return obs.version >= final.version; },
+      { timeoutMs: 30_000, what: `the observer at version ${final.version}` });
     obs.stop();
     await obs.done;
 

@@ -65,6 +65,7 @@ describe('persistence', () => {
 describe('TTL', () => {
   // Expiry is about time: these tests poll for the outcome (404, a moved expiresAt) with
   // deadlines of several TTLs, and wait on the clock only where a moment must pass unnoticed.
+  /** True once the session answers 404. */
   const gone = async (key) => (await req(srv.url, 'GET', sessionPath(key))).status === 404;
 
   it('a session created with ttl:2 is gone once its TTL passes (404 for every key and route)', { timeout: 30_000 }, async () => {

@@ -145,6 +145,7 @@ describe('concurrent WebSocket writers', () => {
         cl.seen.push(u);
       }
     })());
+    /** Resolves once the client's update stream has reached version v. */
     const waitVersion = (cl, v) => waitFor(() => cl.version >= v, { timeoutMs: 10_000, intervalMs: 5, what: `a client at version ${v}` });
     let seq = 0;
     await Promise.all(clients.map(async (cl, i) => {
