@@ -94,7 +94,8 @@ describe('resume from the op log', () => {
     assert.equal(w1.protocol, 1);
     assert.match(w1.clientId, /^c_/);
     assert.equal(typeof w1.updatedAt, 'number');
-    assert.deepEqual(Object.keys(w1.limits).sort(), ['maxClients', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxPresenceBytes']);
+    assert.deepEqual(Object.keys(w1.limits).sort(), ['maxBodyBytes', 'maxClients', 'maxMessageBytes', 'maxMessagesPerSecond',
+      'maxPresenceBytes', 'maxStateBytes', 'maxStateDepth']);
     assert.equal(w1.limits.maxMessageBytes, 262144);
     // since in the future: the client cannot be resumed with ops
     const [c2, w2] = await connectWelcome(wsPath(srv.wsUrl, s.keys.read, 99));
