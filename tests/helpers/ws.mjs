@@ -69,12 +69,10 @@ export class FrameQueue {
       this.waiters.push(w);
     });
   }
-  /** Resolves true when no frame matching `pred` arrives within ms (already queued ones count). */
-  async none(pred, ms) {
-    try { await this.next(pred, ms); return false; } catch (e) { if (/timeout/.test(e.message)) return true; throw e; }
-  }
   /** Drops every queued frame. */
   drain() { this.pending.length = 0; }
+  // There is no "nothing arrives within N ms": a silent window proves nothing on a loaded
+  // machine. Use a barrier frame instead (noneBefore, and quiet below).
   /**
    * Waits for the first frame matching `barrier` and resolves true when no unconsumed frame
    * that arrived before it matches `pred` (frames are ordered on one connection).
@@ -100,7 +98,7 @@ export function quiet(c, pred, timeoutMs = 10_000) {
 
 /**
  * Opens a WebSocket and resolves once it is open. Frames are queued; `welcome` is the first.
- * @returns {Promise<{ws, url, q, next, none, send, sendText, close, closed, frames, waitClose}>}
+ * @returns {Promise<{ws, url, q, next, send, sendText, close, closed, frames, waitClose}>}
  */
 export function connect(url, { timeoutMs = 10_000 } = {}) {
   return new Promise((resolve, reject) => {
@@ -128,7 +126,6 @@ export function connect(url, { timeoutMs = 10_000 } = {}) {
         ws, url, q, closed,
         frames: q.all,
         next: (pred, ms, o) => q.next(pred, ms, o),
-        none: (pred, ms) => q.none(pred, ms),
         send: (obj) => ws.send(JSON.stringify(obj)),
         sendText: (s) => ws.send(s),
         close: (code = 1000, reason = '') => { try { ws.close(code, reason); } catch {} return closed; },
@@ -170,7 +167,6 @@ export function rawConnect(wsUrl, { headers = {}, timeoutMs = 10_000 } = {}) {
     const api = {
       socket, q,
       next: (pred, ms, o) => q.next(pred, ms, o),
-      none: (pred, ms) => q.none(pred, ms),
       sendText: (s) => socket.write(frame(1, Buffer.from(s))),
       send: (obj) => socket.write(frame(1, Buffer.from(JSON.stringify(obj)))),
       frames: q.all,
@@ -274,7 +270,7 @@ export const wsPath = (wsUrl, key, since) => `${wsUrl}/api/v1/sessions/${key}/ws
 
 /**
  * Opens a Server-Sent Events stream with fetch and parses text/event-stream by hand.
- * Resolves once the response head arrived with {status, headers, q, next, none, close, events}.
+ * Resolves once the response head arrived with {status, headers, q, next, close, events}.
  * Each event is queued as `msg` = {event, id, data, json} (json = parsed data or undefined);
  * comment lines are collected in `comments`.
  */
@@ -291,7 +287,6 @@ export async function openSSE(url, { headers = {}, timeoutMs = 10_000 } = {}) {
     status: res.status, headers: res.headers, res, q, comments,
     events: q.all,
     next: (pred, ms, o) => q.next(pred, ms, o),
-    none: (pred, ms) => q.none(pred, ms),
     close: () => { try { ctrl.abort(); } catch {} },
   };
   if (res.status !== 200 || !res.body) { out.text = await res.text().catch(() => ''); return out; }
