@@ -47,7 +47,9 @@ impl RequestLimit {
     pub fn of(method: &str, op: &str, long_poll: bool) -> Option<RequestLimit> {
         match (method, op) {
             ("POST", "create") => Some(RequestLimit::Create),
-            ("PUT" | "PATCH", "state") | ("POST", "messages") => Some(RequestLimit::Write),
+            ("PUT" | "PATCH", "state") | ("POST", "messages" | "presence" | "checkpoints" | "restore") => {
+                Some(RequestLimit::Write)
+            }
             ("GET", "ws" | "events") => Some(RequestLimit::Listen),
             ("GET", "state") if long_poll => Some(RequestLimit::Listen),
             _ => None,
@@ -91,6 +93,9 @@ mod tests {
         assert_eq!(RequestLimit::of("POST", "create", false), Some(RequestLimit::Create));
         assert_eq!(RequestLimit::of("PATCH", "state", false), Some(RequestLimit::Write));
         assert_eq!(RequestLimit::of("POST", "messages", false), Some(RequestLimit::Write));
+        assert_eq!(RequestLimit::of("POST", "presence", false), Some(RequestLimit::Write));
+        assert_eq!(RequestLimit::of("POST", "restore", false), Some(RequestLimit::Write));
+        assert_eq!(RequestLimit::of("POST", "checkpoints", false), Some(RequestLimit::Write));
         assert_eq!(RequestLimit::of("GET", "events", false), Some(RequestLimit::Listen));
         assert_eq!(RequestLimit::of("GET", "state", true), Some(RequestLimit::Listen));
         assert_eq!(RequestLimit::of("GET", "state", false), None, "plain reads are cheap and cacheable");

@@ -21,6 +21,8 @@ pub enum ApiError {
     NotFound,
     /// No session has this id and secret, or it expired.
     SessionNotFound,
+    /// The session keeps no checkpoint of this version.
+    VersionNotFound(u64),
     /// The route exists but not with this method.
     MethodNotAllowed,
     /// A JSON Patch could not be applied to the current state.
@@ -78,6 +80,7 @@ impl ApiError {
             ApiError::AdminRequired => "admin_required",
             ApiError::NotFound => "not_found",
             ApiError::SessionNotFound => "session_not_found",
+            ApiError::VersionNotFound(_) => "version_not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PatchConflict { .. } => "patch_conflict",
             ApiError::VersionConflict { .. } => "version_conflict",
@@ -114,7 +117,7 @@ impl ApiError {
             | ApiError::PresenceTooLarge { .. }
             | ApiError::UnknownClient(_) => 400,
             ApiError::ReadOnly | ApiError::AdminRequired | ApiError::KeyRotated => 403,
-            ApiError::NotFound | ApiError::SessionNotFound => 404,
+            ApiError::NotFound | ApiError::SessionNotFound | ApiError::VersionNotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::PatchConflict { .. } => 409,
             ApiError::VersionConflict { .. } => 412,
@@ -176,6 +179,7 @@ impl fmt::Display for ApiError {
             ApiError::AdminRequired => write!(f, "this action needs the session's admin key"),
             ApiError::NotFound => write!(f, "no such route"),
             ApiError::SessionNotFound => write!(f, "no session with this key (it may have expired or been deleted)"),
+            ApiError::VersionNotFound(v) => write!(f, "this session keeps no checkpoint of version {v}"),
             ApiError::MethodNotAllowed => write!(f, "method not allowed on this route"),
             ApiError::PatchConflict { reason, .. } => {
                 write!(f, "json patch cannot be applied to the current state: {reason}")
@@ -244,6 +248,7 @@ mod tests {
             (ApiError::InvalidJson("x".into()), 400),
             (ApiError::ReadOnly, 403),
             (ApiError::SessionNotFound, 404),
+            (ApiError::VersionNotFound(3), 404),
             (ApiError::MethodNotAllowed, 405),
             (ApiError::BodyTooLarge { limit: 1 }, 413),
             (ApiError::UnsupportedMediaType("text/plain".into()), 415),

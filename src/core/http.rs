@@ -32,7 +32,8 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))
 }
 
-fn require_json(content_type: Option<&str>) -> Result<(), ApiError> {
+/// Checks that the content type, if any, is `application/json`.
+pub fn require_json(content_type: Option<&str>) -> Result<(), ApiError> {
     match media_type(content_type).as_deref() {
         None | Some("application/json") => Ok(()),
         Some(other) => Err(ApiError::UnsupportedMediaType(format!("{other} (expected application/json)"))),

@@ -43,6 +43,16 @@ pub struct Limits {
     pub max_relay_bytes_per_second: usize,
     /// Most bytes of recent ops `/info` lists.
     pub info_ops_bytes: usize,
+    /// Seconds an HTTP client's presence lasts unless renewed (long-poll clients renew it).
+    pub http_presence_ttl_seconds: u64,
+    /// A checkpoint is taken once this many versions passed since the last one.
+    pub checkpoint_every_versions: u64,
+    /// A checkpoint is taken once this many bytes of updates passed since the last one.
+    pub checkpoint_every_bytes: u64,
+    /// Most checkpoints a session keeps (the oldest are dropped).
+    pub history_max_checkpoints: usize,
+    /// Most bytes of checkpointed states a session keeps (the oldest are dropped).
+    pub history_max_bytes: u64,
 }
 
 /// The largest value SQLite storage accepts in one row is 2 MB; leave room for the row.
@@ -72,6 +82,11 @@ impl Default for Limits {
             max_sse_streams: 256,
             max_relay_bytes_per_second: 4_194_304,
             info_ops_bytes: 65_536,
+            http_presence_ttl_seconds: 30,
+            checkpoint_every_versions: 50,
+            checkpoint_every_bytes: 65_536,
+            history_max_checkpoints: 100,
+            history_max_bytes: 8_388_608,
         }
     }
 }
@@ -105,6 +120,11 @@ impl Limits {
             max_relay_bytes_per_second: num("MAX_RELAY_BYTES_PER_SECOND", d.max_relay_bytes_per_second as u64)
                 as usize,
             info_ops_bytes: num("INFO_OPS_BYTES", d.info_ops_bytes as u64) as usize,
+            http_presence_ttl_seconds: num("HTTP_PRESENCE_TTL_SECONDS", d.http_presence_ttl_seconds),
+            checkpoint_every_versions: num("CHECKPOINT_EVERY_VERSIONS", d.checkpoint_every_versions),
+            checkpoint_every_bytes: num("CHECKPOINT_EVERY_BYTES", d.checkpoint_every_bytes),
+            history_max_checkpoints: num("HISTORY_MAX_CHECKPOINTS", d.history_max_checkpoints as u64) as usize,
+            history_max_bytes: num("HISTORY_MAX_BYTES", d.history_max_bytes),
         }
     }
 }

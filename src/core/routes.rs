@@ -22,8 +22,8 @@ pub fn allowed_methods(path: &str) -> Option<&'static str> {
     }
     match tail {
         "" => Some("GET, PUT, PATCH, DELETE, OPTIONS"),
-        "rotate" | "messages" => Some("POST, OPTIONS"),
-        "ws" | "events" | "info" => Some("GET, OPTIONS"),
+        "rotate" | "messages" | "presence" | "checkpoints" | "restore" => Some("POST, OPTIONS"),
+        "ws" | "events" | "info" | "versions" => Some("GET, OPTIONS"),
         _ => None,
     }
 }
@@ -64,7 +64,9 @@ mod tests {
         assert_eq!(allowed_methods("/api/v1/sessions/abc.def"), Some("GET, PUT, PATCH, DELETE, OPTIONS"));
         assert_eq!(allowed_methods("/api/v1/sessions/k/rotate"), Some("POST, OPTIONS"));
         assert_eq!(allowed_methods("/api/v1/sessions/k/messages"), Some("POST, OPTIONS"));
-        for tail in ["ws", "events", "info"] {
+        assert_eq!(allowed_methods("/api/v1/sessions/k/checkpoints"), Some("POST, OPTIONS"));
+        assert_eq!(allowed_methods("/api/v1/sessions/k/restore"), Some("POST, OPTIONS"));
+        for tail in ["ws", "events", "info", "versions"] {
             assert_eq!(allowed_methods(&format!("/api/v1/sessions/k/{tail}")), Some("GET, OPTIONS"));
         }
         for none in ["/", "/api/v1/", "/api/v1/sessions/", "/api/v1/sessions/k/nope", "/api/v1/sessions/k/ws/x", "/x"] {

@@ -29,6 +29,8 @@ pub enum Wake {
 
 struct Listener<T> {
     role: Role,
+    /// The SSE stream's client id (empty for long-polls).
+    client_id: String,
     inner: T,
 }
 
@@ -57,6 +59,11 @@ impl Hub {
     /// Open SSE streams plus parked long-polls.
     pub fn len(&self) -> usize {
         self.sse_count() + self.long_poll_count()
+    }
+
+    /// Whether the SSE stream of client `client_id` is open.
+    pub fn has_stream(&self, client_id: &str) -> bool {
+        self.streams.borrow().iter().any(|s| s.client_id == client_id && !s.inner.is_closed())
     }
 
     /// Sends an event to every open stream, dropping streams that closed or fell too far behind.
@@ -92,12 +99,12 @@ impl Hub {
         }
     }
 
-    /// Opens an SSE stream for `role` that starts with `first` and then receives published
-    /// events; at most `max_queued_bytes` may wait unread before the stream is cut.
-    pub fn subscribe(&self, role: Role, first: &str, max_queued_bytes: usize) -> Result<Response, ApiError> {
+    /// Opens an SSE stream for client `client_id` with `role` that starts with `first` and then
+    /// receives published events; at most `max_queued_bytes` may wait unread before it is cut.
+    pub fn subscribe(&self, role: Role, client_id: &str, first: &str, max_queued_bytes: usize) -> Result<Response, ApiError> {
         let stream = SseStream::open(first, max_queued_bytes);
         let body = stream.body();
-        self.streams.borrow_mut().push(Listener { role, inner: stream });
+        self.streams.borrow_mut().push(Listener { role, client_id: client_id.to_owned(), inner: stream });
         let headers = Headers::new();
         headers.set("Content-Type", "text/event-stream").or_internal()?;
         headers.set("Cache-Control", "no-cache").or_internal()?;
@@ -108,7 +115,7 @@ impl Hub {
     /// `wait`; a timeout counts as `Changed` (the caller answers from the current state).
     pub async fn wait(&self, role: Role, wait: Duration) -> Wake {
         let (tx, rx) = oneshot::channel();
-        self.waiters.borrow_mut().push(Listener { role, inner: tx });
+        self.waiters.borrow_mut().push(Listener { role, client_id: String::new(), inner: tx });
         match futures_util::future::select(rx, Delay::from(wait)).await {
             futures_util::future::Either::Left((Ok(wake), _)) => wake,
             _ => Wake::Changed,

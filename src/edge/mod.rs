@@ -3,6 +3,7 @@
 
 mod abuse;
 mod fanout;
+mod history_store;
 mod hub;
 mod object;
 mod respond;

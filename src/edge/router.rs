@@ -63,6 +63,19 @@ fn routes() -> Router<'static, ()> {
             respond(forward(req, ctx, Op::Messages).await)
         })
         .get_async("/api/v1/sessions/:key/info", |req, ctx| async move { respond(forward(req, ctx, Op::Info).await) })
+        .get_async("/api/v1/sessions/:key/versions", |req, ctx| async move {
+            respond(forward(req, ctx, Op::Versions).await)
+        })
+        .post_async("/api/v1/sessions/:key/checkpoints", |req, ctx| async move {
+            respond(forward(req, ctx, Op::Checkpoints).await)
+        })
+        .post_async("/api/v1/sessions/:key/restore", |req, ctx| async move {
+            respond(forward(req, ctx, Op::Restore).await)
+        })
+        .post_async(
+            "/api/v1/sessions/:key/presence",
+            |req, ctx| async move { respond(forward(req, ctx, Op::Presence).await) },
+        )
 }
 
 fn respond(result: Result<Response, ApiError>) -> worker::Result<Response> {

@@ -39,7 +39,8 @@ export class Presence {
   /**
    * Sets this client's presence value (at most `maxPresenceBytes` of JSON) and shares it with
    * the others. Calls are throttled (`presenceThrottleMs`); the latest value is always sent.
-   * Over SSE or long-poll presence stays local (those transports cannot send it). Returns false
+   * Over SSE and long-poll it is sent with `POST .../presence` (long-poll renews it before its
+   * TTL and learns who is present from each answer). Returns false
    * (and emits `error` `presence_too_large`) when the value is over the server's limit.
    * @param {any} data
    * @returns {boolean}
@@ -79,6 +80,23 @@ export class Presence {
       this._flush();
     }
     this._session._emit('presence', { event: 'sync', list: this.list() });
+  }
+
+  /**
+   * Replaces the list with what the server answered a long-poll client's presence (no resend).
+   * @param {Array<{clientId:string, data:unknown}>} list
+   */
+  _replace(list) {
+    this.clients = new Map((list || []).map((c) => [c.clientId, c.data]));
+    if (this.self && this.data !== null) this.clients.set(this.self, this.data);
+    this._session._emit('presence', { event: 'sync', list: this.list() });
+  }
+
+  /** Sends this client's value again (a long-poll client renewing its presence). */
+  _resend() {
+    if (this.data === null) return;
+    this._dirty = true;
+    this._flush();
   }
 
   /** @param {{event:string, clientId:string, data:unknown}} f */

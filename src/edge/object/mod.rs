@@ -17,10 +17,13 @@ use super::abuse::client_address;
 use super::hub::{sse_event, Hub, Wake};
 use super::respond::{empty, error_response, OrInternal};
 use super::router::limits_from_env;
+use super::history_store::HistoryStore;
 use super::sql_store::SqlStore;
 use crate::core::abuse::RelayBudget;
 use crate::core::document::SessionRecord;
+use crate::core::http_presence::HttpPresence;
 use crate::core::error::ApiError;
+use crate::core::history::version_query;
 use crate::core::incoming::RateWindow;
 use crate::core::keys::Role;
 use crate::core::limits::Limits;
@@ -47,7 +50,9 @@ const RECENT_OPS: u64 = 20;
 /// The author of writes made over HTTP.
 const HTTP_AUTHOR: &str = "http";
 
+mod history;
 mod http;
+mod presence;
 mod socket;
 /// The operation the router asks the object to perform.
 mod writes;
@@ -68,6 +73,14 @@ pub enum Op {
     Messages,
     /// Describe the session for the inspector.
     Info,
+    /// Set the presence of an SSE or long-poll client.
+    Presence,
+    /// List the checkpoints of the version history.
+    Versions,
+    /// Take a checkpoint on demand.
+    Checkpoints,
+    /// Make a checkpoint's state the current one.
+    Restore,
 }
 
 impl Op {
@@ -81,11 +94,15 @@ impl Op {
             Op::Events => "events",
             Op::Messages => "messages",
             Op::Info => "info",
+            Op::Presence => "presence",
+            Op::Versions => "versions",
+            Op::Checkpoints => "checkpoints",
+            Op::Restore => "restore",
         }
     }
 
     fn from_path(path: &str) -> Option<Op> {
-        [Op::Create, Op::State, Op::Rotate, Op::Ws, Op::Events, Op::Messages, Op::Info]
+        [Op::Create, Op::State, Op::Rotate, Op::Ws, Op::Events, Op::Messages, Op::Info, Op::Presence, Op::Versions, Op::Checkpoints, Op::Restore]
             .into_iter()
             .find(|op| path.trim_start_matches('/') == op.as_str())
     }
@@ -115,11 +132,15 @@ pub struct SessionObject {
     state: State,
     limits: Limits,
     store: SqlStore,
+    /// The checkpoints of the version history.
+    history: HistoryStore,
     /// `None` until loaded; then `Some(None)` when no session lives here.
     cache: RefCell<Option<Option<SessionRecord>>>,
     rates: RefCell<HashMap<String, RateWindow>>,
     /// Ephemeral bytes each client address made this session send in the current second.
     relay_budget: RefCell<RelayBudget>,
+    /// Presence of SSE and long-poll clients.
+    http_presence: RefCell<HttpPresence>,
     hub: Hub,
     /// Updates waiting for the next batch tick (shared with the tick's timer).
     batch: Rc<RefCell<UpdateBatch>>,
@@ -128,6 +149,7 @@ pub struct SessionObject {
 impl DurableObject for SessionObject {
     fn new(state: State, env: Env) -> Self {
         let store = SqlStore::new(state.storage().sql());
+        let history = HistoryStore::new(state.storage().sql());
         // Answer the plain-text keep-alive without waking a hibernated object (P13).
         if let Ok(pair) = worker::WebSocketRequestResponsePair::new("ping", "pong") {
             state.set_websocket_auto_response(&pair);
@@ -135,10 +157,12 @@ impl DurableObject for SessionObject {
         SessionObject {
             state,
             limits: limits_from_env(&env),
+            history,
             store,
             cache: RefCell::new(None),
             rates: RefCell::new(HashMap::new()),
             relay_budget: RefCell::default(),
+            http_presence: RefCell::default(),
             hub: Hub::default(),
             batch: Rc::default(),
         }
@@ -204,7 +228,10 @@ impl SessionObject {
         let role = self.authorize(&secret).await?;
         let query = url.query().map(str::to_owned);
         match (op, req.method()) {
-            (Op::State, worker::Method::Get) => self.get_state(&req, role, query.as_deref()).await,
+            (Op::State, worker::Method::Get) => match version_query(query.as_deref())? {
+                Some(version) => self.get_version(role, version),
+                None => self.get_state(&req, role, query.as_deref()).await,
+            },
             (Op::State, worker::Method::Put | worker::Method::Patch) => {
                 role.require_write()?;
                 let body = req.bytes().await.or_internal()?;
@@ -227,6 +254,21 @@ impl SessionObject {
                 self.http_message(&client_address(&req), header(&req, "Content-Type").as_deref(), &body)
             }
             (Op::Info, _) => self.info(),
+            (Op::Versions, worker::Method::Get) => self.list_versions(query.as_deref()),
+            (Op::Checkpoints, worker::Method::Post) => {
+                role.require_write()?;
+                let body = req.bytes().await.or_internal()?;
+                self.checkpoint_now(header(&req, "Content-Type").as_deref(), &body)
+            }
+            (Op::Restore, worker::Method::Post) => {
+                role.require_write()?;
+                let body = req.bytes().await.or_internal()?;
+                self.restore(&req, &body)
+            }
+            (Op::Presence, worker::Method::Post) => {
+                let body = req.bytes().await.or_internal()?;
+                self.http_presence(header(&req, "Content-Type").as_deref(), &body).await
+            }
             _ => Err(ApiError::MethodNotAllowed),
         }
     }
@@ -247,7 +289,7 @@ impl SessionObject {
 
     /// Whether clients are connected, which keeps the session from going idle.
     fn is_watched(&self) -> bool {
-        self.hub.len() > 0 || !self.state.get_websockets().is_empty()
+        self.hub.len() > 0 || !self.http_presence.borrow().is_empty() || !self.state.get_websockets().is_empty()
     }
 
     /// The role `secret` grants; an expired idle session is erased first and then not found.
@@ -273,7 +315,10 @@ impl SessionObject {
             end_socket(&ws, &notice, close::SESSION_ENDED, "session ended");
         }
         self.hub.revoke(&[Role::Admin, Role::Write, Role::Read], &sse_event("error", None, &notice), Wake::Ended);
+        *self.http_presence.borrow_mut() = HttpPresence::default();
         *self.cache.borrow_mut() = Some(None);
+        // deleteAll drops every table, the history's with the rest.
+        self.history.reset();
         let storage = self.state.storage();
         storage.delete_alarm().await.or_internal()?;
         storage.delete_all().await.or_internal()?;
@@ -282,24 +327,27 @@ impl SessionObject {
 
     async fn on_alarm(&self) -> Result<(), ApiError> {
         let now = now_ms();
+        self.sweep_presence(now);
         let expires_at = match self.with_record(|r| Ok(r.expires_at)) {
             Ok(at) => at,
             Err(ApiError::SessionNotFound) => return self.erase().await,
             Err(e) => return Err(e),
         };
-        if now < expires_at {
-            return self.state.storage().set_alarm(expires_at - now).await.or_internal();
-        }
-        if !self.is_watched() {
+        let next = if now < expires_at {
+            expires_at
+        } else if !self.is_watched() {
             return self.erase().await;
-        }
-        // Someone is still connected: the session is not idle.
-        let next = self.with_record(|r| {
-            r.touch(now);
-            self.store.set_expiry(r.expires_at)?;
-            Ok(r.expires_at)
-        })?;
-        self.state.storage().set_alarm(next - now).await.or_internal()
+        } else {
+            // Someone is still connected: the session is not idle.
+            self.with_record(|r| {
+                r.touch(now);
+                self.store.set_expiry(r.expires_at)?;
+                Ok(r.expires_at)
+            })?
+        };
+        // While HTTP clients are present, come back soon to find those that left.
+        let next = if self.http_presence.borrow().is_empty() { next } else { next.min(now + presence::PRESENCE_SWEEP_MS) };
+        self.state.storage().set_alarm((next - now).max(1)).await.or_internal()
     }
 }
 

@@ -4,12 +4,12 @@ use serde_json::Value;
 use worker::{Request, Response, WebSocket, WebSocketPair};
 
 use crate::edge::abuse::client_address;
-use super::{close, header, now_ms, presence_value, send, Attachment, SessionObject};
+use super::{close, header, now_ms, send, Attachment, SessionObject};
 use crate::core::error::ApiError;
 use crate::core::http::{last_event_id, read_query};
 use crate::core::incoming::{parse_incoming, FrameError, Incoming, RateDecision, WriteRequest};
 use crate::core::keys::{random_token, Role};
-use crate::core::protocol::{PresenceEntry, PresenceEvent, ServerFrame};
+use crate::core::protocol::{PresenceEvent, ServerFrame};
 use crate::core::routes::websocket_handshake;
 use crate::core::session::{plan_resume, welcome_frame, WriteOutcome};
 use crate::edge::fanout::{BATCHED, LIVE};
@@ -47,19 +47,8 @@ impl SessionObject {
             welcome_frame(r, plan, &client_id, role, presence, &self.limits)
         })?;
         send(&pair.server, &welcome);
-        let join =
-            ServerFrame::Presence { event: PresenceEvent::Join, client_id: client_id.clone(), data: Value::Null };
-        self.send_to_others(&client_id, &join.to_json());
+        self.announce(&client_id, PresenceEvent::Join, Value::Null);
         Response::from_websocket(pair.client).or_internal()
-    }
-
-    pub(super) fn presence_list(&self) -> Vec<PresenceEntry> {
-        self.state
-            .get_websockets()
-            .iter()
-            .filter_map(|ws| ws.deserialize_attachment::<Attachment>().ok().flatten())
-            .map(|a| PresenceEntry { data: presence_value(&a.presence), client_id: a.id })
-            .collect()
     }
 
     pub(super) fn on_frame(&self, ws: &WebSocket, att: &Attachment, text: &str) {
@@ -93,8 +82,7 @@ impl SessionObject {
                 if let Err(e) = ws.serialize_attachment(&updated).or_internal() {
                     return self.send_error(ws, &e);
                 }
-                let frame = ServerFrame::Presence { event: PresenceEvent::Update, client_id: att.id.clone(), data };
-                self.send_to_others(&att.id, &frame.to_json());
+                self.announce(&att.id, PresenceEvent::Update, data);
             }
             Ok(Incoming::Broadcast { to, data }) => {
                 if let Err(e) = self.relay(&att.id, &att.address, to.as_deref(), data) {
@@ -140,8 +128,7 @@ impl SessionObject {
     pub(super) fn on_leave(&self, ws: &WebSocket) {
         let Some(att) = ws.deserialize_attachment::<Attachment>().ok().flatten() else { return };
         self.rates.borrow_mut().remove(&att.id);
-        let frame = ServerFrame::Presence { event: PresenceEvent::Leave, client_id: att.id.clone(), data: Value::Null };
-        self.send_to_others(&att.id, &frame.to_json());
+        self.announce(&att.id, PresenceEvent::Leave, Value::Null);
     }
 
     /// The session's current version; a storage error is returned, never read as version 0.
@@ -185,6 +172,6 @@ impl SessionObject {
         })?;
         // A client further behind than this is better served by reconnecting (with a snapshot).
         let max_queued = 2 * self.limits.max_state_bytes + self.limits.oplog_max_bytes as usize;
-        self.hub.subscribe(role, &sse_event("welcome", None, &welcome), max_queued)
+        self.hub.subscribe(role, &client_id, &sse_event("welcome", None, &welcome), max_queued)
     }
 }

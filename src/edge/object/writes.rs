@@ -11,14 +11,14 @@ use super::{now_ms, send, SessionObject};
 use crate::core::error::ApiError;
 use crate::core::incoming::WriteRequest;
 use crate::core::protocol::ServerFrame;
-use crate::core::session::{apply_write, WriteOutcome};
+use crate::core::session::WriteOutcome;
 use crate::edge::fanout::{count_tagged, raw_state, send_except, send_tagged, BATCHED, LIVE};
 use crate::edge::hub::sse_event;
 
 impl SessionObject {
     /// Applies a write from any transport and fans the update out to every listener.
     pub(super) fn write(&self, req: WriteRequest, author: &str) -> Result<WriteOutcome, ApiError> {
-        let outcome = self.with_record(|r| apply_write(&self.store, r, req, author, &self.limits, now_ms()))?;
+        let outcome = self.with_record(|r| self.apply_with_history(r, req, author))?;
         if let WriteOutcome::Applied { version, frame, .. } = &outcome {
             let state = raw_state(&self.state);
             send_tagged(&state, LIVE, frame);

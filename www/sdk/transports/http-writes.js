@@ -3,8 +3,13 @@
 import { apiBase } from '../defaults.js';
 import { readError, isTransientStatus, SESSION_GONE_CODES } from '../errors.js';
 
-/** Sends a broadcast as `POST .../messages`; presence and ping cannot go over HTTP (false). */
+/**
+ * Sends a frame over HTTP: a broadcast as `POST .../messages`, presence as `POST .../presence`
+ * (tied to the SSE stream's client id, or renewed before its TTL for long-poll). Ping cannot
+ * go over HTTP (false).
+ */
 export function httpFrame(session, frame) {
+  if (frame.type === 'presence') { httpPresence(session, frame.data); return true; }
   if (frame.type !== 'broadcast') return false;
   const body = { data: frame.data };
   if (frame.to) body.to = frame.to;
@@ -13,6 +18,33 @@ export function httpFrame(session, frame) {
     .then(async (res) => { if (!res.ok) session._emit('error', await readError(res)); })
     .catch(() => {}); // offline: the connection notices on its own
   return true;
+}
+
+/** `POST .../presence`; a long-poll client learns its id and everyone present from the answer. */
+function httpPresence(session, data) {
+  const conn = session._conn;
+  const body = { data };
+  const id = conn && (conn.kind === 'sse' ? session.clientId : conn.presenceId);
+  if (id) body.clientId = id;
+  const url = `${apiBase(session.options)}/sessions/${encodeURIComponent(session.key)}/presence`;
+  fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+    .then(async (res) => {
+      if (!res.ok) {
+        const err = await readError(res);
+        if (err.code === 'unknown_client' && conn) conn.presenceId = null; // expired: join afresh next time
+        session._emit('error', err);
+        return;
+      }
+      const answer = await res.json();
+      if (!conn || session._conn !== conn || conn.kind !== 'longpoll') return;
+      conn.presenceId = answer.clientId;
+      if (!session.clientId) session.clientId = answer.clientId;
+      session.presence._replace(answer.presence);
+      clearTimeout(conn.renewTimer);
+      // Renew at half the TTL, so the entry never lapses while this client is here.
+      if (answer.ttl) conn.renewTimer = setTimeout(() => session.presence._resend(), answer.ttl * 500);
+    })
+    .catch(() => {}); // offline: the connection notices on its own
 }
 
 /** Queues one write; HTTP writes go one at a time, in order. Always true (queued). */

@@ -7,7 +7,7 @@ import { httpFrame, httpOp } from './http-writes.js';
 export function connectLongPoll(session, epoch, httpBase) {
   const ctrl = new AbortController();
   const conn = { kind: 'longpoll', welcomed: false };
-  conn.close = () => ctrl.abort();
+  conn.close = () => { ctrl.abort(); clearTimeout(conn.renewTimer); };
   conn.send = (frame) => httpFrame(session, frame);
   conn.sendOp = (op) => httpOp(session, op, epoch);
   session._conn = conn;

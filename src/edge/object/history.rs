@@ -1,0 +1,139 @@
+//! Version history of the session object: checkpoints taken on the write path (every N
+//! versions or M bytes, and before any write that replaces the whole state), on demand, the
+//! versions list, reading a checkpoint, and restoring one as a new version through the normal
+//! write path. The decisions are `core::history`'s; `HistoryStore` stores.
+
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use super::{header, now_ms, SessionObject, HTTP_AUTHOR};
+use crate::core::document::{Change, SessionRecord};
+use crate::core::error::ApiError;
+use crate::core::history::{checkpoint_label, page, page_query, restore_version, CheckpointMeta, HistoryPolicy};
+use crate::core::http::if_match;
+use crate::core::incoming::{check_op_id, WriteRequest};
+use crate::core::keys::Role;
+use crate::core::session::{apply_write, WriteOutcome};
+use crate::edge::respond::{json, json_text, log_internal, set_header, OrInternal};
+
+/// A checkpoint of the record as it is now, and its state as stored.
+fn snapshot(r: &SessionRecord, label: Option<String>) -> Result<(CheckpointMeta, String), ApiError> {
+    let state_json = serde_json::to_string(r.readable_state()?).or_internal()?;
+    let meta =
+        CheckpointMeta { version: r.version, updated_at: r.updated_at, label, state_bytes: state_json.len() as u64 };
+    Ok((meta, state_json))
+}
+
+impl SessionObject {
+    /// `apply_write` plus history: a write that replaces the whole state first has the state it
+    /// replaces checkpointed, and every applied write counts towards the next automatic
+    /// checkpoint. The checkpoints are stored in the same synchronous stretch as the write, so
+    /// in the same implicit transaction. A history failure is logged and never fails the write.
+    pub(super) fn apply_with_history(
+        &self,
+        r: &mut SessionRecord,
+        req: WriteRequest,
+        author: &str,
+    ) -> Result<WriteOutcome, ApiError> {
+        let replaced = match &req.change {
+            Change::Set(_) if r.unreadable.is_none() => {
+                let due = self.history.progress().map(|p| p.before_replace(r.version)).unwrap_or(true);
+                if due {
+                    snapshot(r, None).ok()
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        let outcome = apply_write(&self.store, r, req, author, &self.limits, now_ms())?;
+        if let WriteOutcome::Applied { frame, .. } = &outcome {
+            if let Err(e) = self.record_history(r, replaced, frame.len() as u64) {
+                log_internal(&e);
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn record_history(
+        &self,
+        r: &SessionRecord,
+        replaced: Option<(CheckpointMeta, String)>,
+        frame_bytes: u64,
+    ) -> Result<(), ApiError> {
+        let policy = HistoryPolicy::of(&self.limits);
+        if let Some((meta, state_json)) = replaced {
+            self.history.take(&meta, &state_json, &policy)?;
+        }
+        let mut progress = self.history.progress()?;
+        if progress.after_write(r.version, frame_bytes, &policy) {
+            let (meta, state_json) = snapshot(r, None)?;
+            self.history.take(&meta, &state_json, &policy)
+        } else {
+            self.history.set_progress(progress)
+        }
+    }
+
+    /// `GET .../versions?before=&limit=`: checkpoints newest first, with the next page's cursor.
+    pub(super) fn list_versions(&self, query: Option<&str>) -> Result<Response, ApiError> {
+        let q = page_query(query)?;
+        self.with_record(|_| Ok(()))?;
+        let (versions, next) = page(self.history.list(q.before, q.limit + 1)?, q.limit);
+        json(200, &json!({ "versions": versions, "next": next }))
+    }
+
+    /// `GET /sessions/{key}?version=N`: the state as it was at checkpoint N.
+    pub(super) fn get_version(&self, role: Role, version: u64) -> Result<Response, ApiError> {
+        self.with_record(|_| Ok(()))?;
+        let (meta, state_json) = self.history.load(version)?.ok_or(ApiError::VersionNotFound(version))?;
+        // The stored text is embedded as it is: a state of a megabyte is not parsed again.
+        let head = json!({
+            "version": meta.version,
+            "updatedAt": meta.updated_at,
+            "label": meta.label,
+            "stateBytes": meta.state_bytes,
+            "role": role,
+        })
+        .to_string();
+        let body = format!("{},\"state\":{}}}", head.trim_end_matches('}'), state_json);
+        json_text(200, body)
+    }
+
+    /// `POST .../checkpoints` with an optional `{"label"}`: a checkpoint of the current state.
+    pub(super) fn checkpoint_now(&self, content_type: Option<&str>, body: &[u8]) -> Result<Response, ApiError> {
+        let label = checkpoint_label(content_type, body)?;
+        let meta = self.with_record(|r| {
+            let (meta, state_json) = snapshot(r, label)?;
+            self.history.take(&meta, &state_json, &HistoryPolicy::of(&self.limits))?;
+            Ok(meta)
+        })?;
+        let stored = self.history.meta(meta.version)?.unwrap_or(meta);
+        json(201, &serde_json::to_value(stored).or_internal()?)
+    }
+
+    /// `POST .../restore` with `{"version": N}`: checkpoint N's state becomes the current one as
+    /// a new version, written as a `set` like a PUT (preconditions, bounds, fan-out, and the
+    /// state it replaces checkpointed, so a restore is undone by restoring again).
+    pub(super) fn restore(&self, req: &Request, body: &[u8]) -> Result<Response, ApiError> {
+        let version = restore_version(header(req, "Content-Type").as_deref(), body)?;
+        self.with_record(|_| Ok(()))?;
+        let (_, state_json) = self.history.load(version)?.ok_or(ApiError::VersionNotFound(version))?;
+        let state: Value = serde_json::from_str(&state_json).or_internal()?;
+        let base_version = match if_match(header(req, "If-Match").as_deref())? {
+            Some(m) => Some(self.with_record(|r| Ok(m.base_version(r.version)))?),
+            None => None,
+        };
+        let op_id = header(req, "Idempotency-Key");
+        check_op_id(&op_id)?;
+        let outcome = self.write(WriteRequest { op_id, base_version, change: Change::Set(state) }, HTTP_AUTHOR)?;
+        let (version, body) = match outcome {
+            WriteOutcome::Applied { version, updated_at, .. } => {
+                (version, json!({"version": version, "updatedAt": updated_at}))
+            }
+            WriteOutcome::Duplicate { version } => (version, json!({"version": version, "duplicate": true})),
+        };
+        let mut resp = json(200, &body)?;
+        set_header(&mut resp, "ETag", &format!("\"{version}\""))?;
+        Ok(resp)
+    }
+}
