@@ -12,6 +12,13 @@ if [ -f .wasm-toolchain ]; then
   export RUSTUP_TOOLCHAIN=wasm-host RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
   export CARGO_TARGET_DIR="$PWD/target/wasm-host"
 fi
+# chess.js (npm devDependency) for www/chess.html: its ESM build and licence are copied into
+# www/vendor/ (served as static assets; a build product, not committed, see .gitignore).
+[ -f node_modules/chess.js/dist/esm/chess.js ] || { echo "[build] node_modules/chess.js missing: run npm install (or scripts/setup.sh)" >&2; exit 1; }
+mkdir -p www/vendor
+cp node_modules/chess.js/dist/esm/chess.js www/vendor/chess.js
+cp node_modules/chess.js/LICENSE www/vendor/chess.js.LICENSE
+echo "[build] www/vendor/chess.js (chess.js $(node -p "require('./node_modules/chess.js/package.json').version" 2>/dev/null || echo '?'))"
 echo "[build] worker-build --release"
 worker-build --release . >target-build.log 2>&1 || { tail -n 60 target-build.log >&2; echo "[build] FAILED (full log: target-build.log)" >&2; exit 1; }
 # worker-build keeps the name section (~165 KB); strip it and the producers section.
