@@ -3,7 +3,7 @@
 import { request, joinSession, keyFromHash, hashKeyProblem, sessionIdOf } from './sdk/session-sync.js';
 
 const PAGES = [
-  ['index.html', 'Home'], ['chat.html', 'Chat'], ['tictactoe.html', 'Tic-tac-toe'],
+  ['index.html', 'Home'], ['chat.html', 'Chat'], ['tictactoe.html', 'Tic-tac-toe'], ['chess.html', 'Chess'],
   ['whiteboard.html', 'Whiteboard'], ['presenter.html', 'Presenter'], ['inspector.html', 'Inspector'],
 ];
 
