@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError } from '../helpers/http.mjs';
 import { connectWelcome, wsPath } from '../helpers/ws.mjs';
+import { History } from '../../www/sdk/history.js';
 
 const EVERY_VERSIONS = 5;
 const EVERY_BYTES = 4000;
@@ -264,5 +265,25 @@ describe('large states', () => {
     const now = await getState(srv.url, s.keys.read);
     assert.equal(now.version, 3);
     assert.equal(now.state.blob, blob);
+  });
+});
+
+describe('SDK session.history', () => {
+  it('list, get, checkpoint and restore over HTTP with the session key', async () => {
+    const s = await createSession(srv.url, { state: { boxes: [1] } });
+    const history = new History({ key: s.keys.write, options: { baseUrl: srv.url } });
+    const cp = await history.checkpoint('start');
+    assert.deepEqual([cp.version, cp.label], [1, 'start']);
+    assert.equal((await put(s.keys.write, {})).status, 200);
+    const page = await history.list({ limit: 1 });
+    assert.deepEqual([page.versions.map((v) => v.version), page.next], [[1], null]);
+    assert.deepEqual((await history.get(1)).state, { boxes: [1] });
+    await assert.rejects(history.get(9), (e) => e.code === 'version_not_found');
+    const r = await history.restore(1);
+    assert.equal(r.version, 3);
+    assert.deepEqual((await getState(srv.url, s.keys.read)).state, { boxes: [1] });
+    const reader = new History({ key: s.keys.read, options: { baseUrl: srv.url } });
+    await assert.rejects(reader.restore(1), (e) => e.code === 'read_only');
+    await assert.rejects(reader.checkpoint(), (e) => e.code === 'read_only');
   });
 });

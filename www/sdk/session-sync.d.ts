@@ -128,6 +128,26 @@ export interface SessionEvents<S, P> {
   text: (line: string) => void;
 }
 
+/** One checkpoint of the version history. */
+export interface Checkpoint {
+  version: number;
+  updatedAt: number;
+  label: string | null;
+  stateBytes: number;
+}
+
+/** Version history over HTTP (`session.history`); every call rejects with a SyncError on an error status. */
+export declare class History<S = any> {
+  /** Checkpoints newest first; pass `next` as `before` for the next page (`limit` 1 to 100, default 20). */
+  list(opts?: { before?: number; limit?: number }): Promise<{ versions: Checkpoint[]; next: number | null }>;
+  /** The state at checkpoint `version`; rejects `version_not_found` when none is kept. */
+  get(version: number): Promise<Checkpoint & { state: S; role: Role }>;
+  /** Checkpoints the current state now (write key; label at most 100 characters). */
+  checkpoint(label?: string): Promise<Checkpoint>;
+  /** Makes checkpoint `version` the current state as a new version (write key); undone by restoring the checkpoint it took first. */
+  restore(version: number, opts?: { ifMatch?: number | '*' }): Promise<{ version: number; updatedAt: number }>;
+}
+
 export declare class Session<S = any, P = any> {
   constructor(key: string, opts?: JoinOptions & { keys?: SessionKeys; initialState?: S; initialVersion?: number });
   readonly key: string;
@@ -144,6 +164,8 @@ export declare class Session<S = any, P = any> {
   limits: Limits | null;
   transport: TransportKind;
   presence: Presence<P>;
+  /** Version history over HTTP: list, get, checkpoint, restore. */
+  history: History<S>;
   /** Resolves on the first welcome; rejects if the session does not exist. */
   ready: Promise<Session<S, P>>;
   /** Confirmed state with pending local writes applied. */

@@ -18,6 +18,7 @@ import { SyncError, oversize } from './errors.js';
 import { request } from './http.js';
 import { sessionIdOf, keyFromHash, hashKeyProblem, putKeysInHash } from './links.js';
 import { Presence } from './presence.js';
+import { History } from './history.js';
 import { opFrame } from './outbox.js';
 import { installConnection } from './connection.js';
 import { installFrames } from './frames.js';
@@ -28,6 +29,7 @@ export { SyncError } from './errors.js';
 export { request, getInfo, getState, deleteSession } from './http.js';
 export { sessionIdOf, keyFromHash, hashKeyProblem, shareLinks, putKeysInHash } from './links.js';
 export { Presence } from './presence.js';
+export { History } from './history.js';
 export { opFrame } from './outbox.js';
 
 const g = /** @type {any} */ (globalThis);
@@ -71,6 +73,8 @@ export class Session {
     /** Transport in use: 'websocket', 'sse' or 'longpoll'. */
     this.transport = this.options.transport === 'auto' ? 'websocket' : this.options.transport;
     this.presence = new Presence(this);
+    /** Version history over HTTP: list, get, checkpoint, restore. */
+    this.history = new History(this);
     this._sync = new SyncState(opts.initialState, opts.initialVersion || 0);
     this._listeners = new Map();
     this._epoch = 0;
