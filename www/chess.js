@@ -163,12 +163,13 @@ export function startChess(session) {
     const el = e.target.closest('[data-square]');
     if (!el || e.button !== 0 || !movesFrom(el.dataset.square).length) return;
     drag = { from: el.dataset.square, x: e.clientX, y: e.clientY, id: e.pointerId, ghost: null };
-    board.setPointerCapture(e.pointerId);
   });
   board.addEventListener('pointermove', (e) => {
     if (!drag || e.pointerId !== drag.id) return;
     if (!drag.ghost) {
       if (Math.hypot(e.clientX - drag.x, e.clientY - drag.y) < 5) return;
+      // Captured only once it is a drag: a capture from pointerdown would retarget a plain click.
+      board.setPointerCapture(e.pointerId);
       select(drag.from);
       const size = squares.get(drag.from).getBoundingClientRect().width;
       const color = colorIn(normalize(session.state));
