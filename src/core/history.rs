@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::http::{media_type, parse_json, whole_number};
+use super::http::{json_whole_number, media_type, parse_json, whole_number};
 use super::limits::Limits;
 
 /// Largest piece of a checkpoint's state in one SQLite value (SQLite storage refuses values
@@ -206,13 +206,14 @@ pub fn checkpoint_label(content_type: Option<&str>, body: &[u8]) -> Result<Optio
     Ok(label)
 }
 
-/// The version `POST .../restore` brings back: the body is `{"version": N}`.
+/// The version `POST .../restore` brings back: the body is `{"version": N}`, N a whole number.
 pub fn restore_version(content_type: Option<&str>, body: &[u8]) -> Result<u64, ApiError> {
     let mut version = None;
     for (name, value) in json_object(content_type, body, "restore")? {
         match name.as_str() {
             "version" => {
-                version = Some(value.as_u64().ok_or_else(|| {
+                // Any whole JSON number, as JSON Schema's `integer` counts them (`12.0` is 12).
+                version = Some(json_whole_number(&value).ok_or_else(|| {
                     ApiError::InvalidRequest(format!("restore body: version must be a whole number, got {value}"))
                 })?)
             }
