@@ -199,3 +199,32 @@ test('chess: two tabs of White move at once, exactly one move lands; resign and 
     assert.deepEqual([...w.errors, ...b.errors, ...w2errors], []);
   });
 });
+
+test('chess: promotion picker, and a draw by insufficient material', { timeout: 120_000 }, async () => {
+  await withPages(browser, 2, async (w, b) => {
+    const links = await startGame(w, b);
+    // A position with a pawn on the seventh rank, written through the SDK (the page then
+    // rebuilds the position from this FEN, as there are no moves to replay).
+    const setFen = (fen) => w.page.evaluate((f) => window.session.update((s) => ({ ...s, fen: f, moves: [], last: null, result: null, drawOffer: null })), fen);
+    await setFen('7k/P7/8/8/8/8/8/4K3 w - - 0 1');
+    await b.page.waitForFunction(() => document.querySelector('#board [data-square="a7"]').dataset.piece === 'wp');
+    await w.page.setViewportSize({ width: 390, height: 844 });
+    await dragMove(w.page, 'a7', 'a8');
+    await w.page.waitForSelector('#promo:not([hidden])');
+    assert.equal(await w.page.locator('#promo [data-promo]').count(), 4);
+    assert.equal(await w.page.evaluate(() => window.session.pendingCount), 0, 'nothing written before the choice');
+    await screenshot(w.page, 'chess-promotion-390');
+    await w.page.click('#promo [data-promo="n"]');
+    await waitCount(b.page, 1);
+    assert.deepEqual(await movesOf(b.page), ['a8=N']);
+    assert.equal(await pieceOn(b.page, 'a8'), 'wn');
+
+    // King takes the last black piece: only kings are left, a draw.
+    await setFen('7k/8/8/8/8/8/1r6/K7 w - - 0 1');
+    await b.page.waitForFunction(() => document.querySelector('#board [data-square="b2"]').dataset.piece === 'br');
+    await clickMove(w.page, 'a1', 'b2');
+    for (const p of [w.page, b.page]) await p.waitForSelector('#turn:has-text("Draw: insufficient material")');
+    assert.deepEqual((await serverState(links.read)).state.result, { winner: null, reason: 'insufficient' });
+    assert.deepEqual([...w.errors, ...b.errors], []);
+  });
+});
