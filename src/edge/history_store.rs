@@ -164,8 +164,42 @@ impl HistoryStore {
                 )?;
             }
         }
+        self.retain(meta.version, policy)
+    }
+
+    /// Copies the stored state (the `session` row, at most `CHUNK_BYTES`) into one chunk row of
+    /// `version` before a write replaces it, without serializing it again. Invisible until
+    /// `commit_staged` adds its metadata; `discard_staged` removes it if the write fails.
+    pub fn stage_current(&self, version: u64) -> Result<(), ApiError> {
+        self.discard_staged(version)?;
+        self.run(
+            "INSERT INTO checkpoint_chunks (version, seq, data) SELECT ?, 0, state FROM session WHERE id = 1",
+            vec![uint(version)],
+        )
+    }
+
+    /// Makes a staged copy a checkpoint (metadata, progress, retention).
+    pub fn commit_staged(&self, meta: &CheckpointMeta, policy: &HistoryPolicy) -> Result<(), ApiError> {
+        let label = meta.label.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from);
+        self.run(
+            "INSERT INTO checkpoints (version, updated_at, label, state_bytes) VALUES (?, ?, ?, ?)",
+            vec![uint(meta.version), SqlStorageValue::Integer(meta.updated_at), label, uint(meta.state_bytes)],
+        )?;
+        self.retain(meta.version, policy)
+    }
+
+    /// Removes chunk rows of `version` that no checkpoint owns.
+    pub fn discard_staged(&self, version: u64) -> Result<(), ApiError> {
+        self.run(
+            "DELETE FROM checkpoint_chunks WHERE version = ? AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE version = ?)",
+            vec![uint(version), uint(version)],
+        )
+    }
+
+    /// Records a checkpoint of `version` in the progress and drops what retention says.
+    fn retain(&self, version: u64, policy: &HistoryPolicy) -> Result<(), ApiError> {
         let mut progress = self.progress()?;
-        progress.checkpointed(meta.version);
+        progress.checkpointed(version);
         self.set_progress(progress)?;
         #[derive(Deserialize)]
         struct SizeRow {

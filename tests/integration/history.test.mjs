@@ -85,6 +85,11 @@ describe('automatic checkpoints', () => {
 
   it('before any write that replaces the whole state, so clearing is undoable', async () => {
     const s = await createSession(srv.url, { state: { shapes: [1, 2, 3] } });
+    // A refused replacing write keeps nothing.
+    assertError(await put(s.keys.write, {}, { 'If-Match': '"9"' }), 412, 'version_conflict');
+    assertError(await put(s.keys.write, { deep: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] }), 413, 'state_too_deep');
+    assert.deepEqual(await listed(s.keys.read), []);
+    assertError(await versionAt(s.keys.read, 1), 404, 'version_not_found');
     await writes(s.keys.write, 1); // v2
     assert.equal((await put(s.keys.write, {})).status, 200); // v3 clears
     assert.deepEqual(await listed(s.keys.read), [2]);
@@ -250,21 +255,27 @@ describe('large states', () => {
     // Multi-byte characters throughout, so the chunk boundary falls inside one unless split on a character.
     const blob = 'aé€😀'.repeat(150_000); // 10 bytes a repeat: 1,500,000 bytes of UTF-8
     const state = { blob };
-    const s = await createSession(srv.url, { state });
-    const cp = await checkpoint(s.keys.write, { label: 'big' });
-    assert.equal(cp.status, 201, cp.text);
     const bytes = Buffer.byteLength(JSON.stringify(state));
-    assert.equal(cp.json.stateBytes, bytes);
     assert.ok(bytes > 1_000_000 && bytes <= 2_000_000, 'two chunks of at most 1,000,000 bytes');
-    const read = await versionAt(s.keys.read, 1);
-    assert.equal(read.status, 200);
-    assert.equal(read.json.state.blob, blob);
-    assert.equal((await put(s.keys.write, {})).status, 200);
-    const r = await restore(s.keys.write, 1);
-    assert.equal(r.status, 200, r.text);
-    const now = await getState(srv.url, s.keys.read);
-    assert.equal(now.version, 3);
-    assert.equal(now.state.blob, blob);
+    // Checkpointed on demand, and before a write replaces it.
+    const a = await createSession(srv.url, { state });
+    const cp = await checkpoint(a.keys.write, { label: 'big' });
+    assert.equal(cp.status, 201, cp.text);
+    assert.equal(cp.json.stateBytes, bytes);
+    const b = await createSession(srv.url, { state });
+    assert.equal((await put(b.keys.write, {})).status, 200);
+    assert.deepEqual((await listVersions(b.keys.read)).versions.map((v) => [v.version, v.stateBytes]), [[1, bytes]]);
+    for (const s of [a, b]) {
+      const read = await versionAt(s.keys.read, 1);
+      assert.equal(read.status, 200);
+      assert.equal(read.json.state.blob, blob);
+      if (s === a) assert.equal((await put(s.keys.write, {})).status, 200);
+      const r = await restore(s.keys.write, 1);
+      assert.equal(r.status, 200, r.text);
+      const now = await getState(srv.url, s.keys.read);
+      assert.equal(now.version, 3);
+      assert.equal(now.state.blob, blob);
+    }
   });
 });
 

@@ -9,12 +9,22 @@ use worker::{Request, Response};
 use super::{header, now_ms, SessionObject, HTTP_AUTHOR};
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
-use crate::core::history::{checkpoint_label, page, page_query, restore_version, CheckpointMeta, HistoryPolicy};
+use crate::core::history::{
+    checkpoint_label, page, page_query, restore_version, CheckpointMeta, HistoryPolicy, CHUNK_BYTES,
+};
 use crate::core::http::if_match;
 use crate::core::incoming::{check_op_id, WriteRequest};
 use crate::core::keys::Role;
 use crate::core::session::{apply_write, WriteOutcome};
 use crate::edge::respond::{json, json_text, log_internal, set_header, OrInternal};
+
+/// The state a replacing write drops, kept for a checkpoint once the write is applied.
+enum Replaced {
+    /// Copied into a chunk row by SQLite, waiting for its metadata.
+    Staged(CheckpointMeta),
+    /// Serialized (a state over one chunk).
+    Serialized(CheckpointMeta, String),
+}
 
 /// A checkpoint of the record as it is now, and its state as stored.
 fn snapshot(r: &SessionRecord, label: Option<String>) -> Result<(CheckpointMeta, String), ApiError> {
@@ -35,40 +45,66 @@ impl SessionObject {
         req: WriteRequest,
         author: &str,
     ) -> Result<WriteOutcome, ApiError> {
+        let policy = HistoryPolicy::of(&self.limits);
         let replaced = match &req.change {
             Change::Set(_) if r.unreadable.is_none() => {
                 let due = self.history.progress().map(|p| p.before_replace(r.version)).unwrap_or(true);
                 if due {
-                    snapshot(r, None).ok()
+                    self.stage_replaced(r)
                 } else {
                     None
                 }
             }
             _ => None,
         };
-        let outcome = apply_write(&self.store, r, req, author, &self.limits, now_ms())?;
+        let result = apply_write(&self.store, r, req, author, &self.limits, now_ms());
+        let applied = matches!(result, Ok(WriteOutcome::Applied { .. }));
+        let history = match replaced {
+            Some(Replaced::Staged(meta)) if applied => self.history.commit_staged(&meta, &policy),
+            Some(Replaced::Staged(meta)) => self.history.discard_staged(meta.version),
+            Some(Replaced::Serialized(meta, state_json)) if applied => self.history.take(&meta, &state_json, &policy),
+            _ => Ok(()),
+        };
+        if let Err(e) = history {
+            log_internal(&e);
+        }
+        let outcome = result?;
         if let WriteOutcome::Applied { frame, .. } = &outcome {
-            if let Err(e) = self.record_history(r, replaced, frame.len() as u64) {
+            if let Err(e) = self.count_write(r, frame.len() as u64, &policy) {
                 log_internal(&e);
             }
         }
         Ok(outcome)
     }
 
-    fn record_history(
-        &self,
-        r: &SessionRecord,
-        replaced: Option<(CheckpointMeta, String)>,
-        frame_bytes: u64,
-    ) -> Result<(), ApiError> {
-        let policy = HistoryPolicy::of(&self.limits);
-        if let Some((meta, state_json)) = replaced {
-            self.history.take(&meta, &state_json, &policy)?;
+    /// Keeps the state a replacing write is about to drop: copied in SQLite from the session
+    /// row when it fits one chunk (the common case, no serialization), else serialized.
+    fn stage_replaced(&self, r: &SessionRecord) -> Option<Replaced> {
+        if r.state_bytes <= CHUNK_BYTES {
+            let meta = CheckpointMeta {
+                version: r.version,
+                updated_at: r.updated_at,
+                label: None,
+                state_bytes: r.state_bytes as u64,
+            };
+            match self.history.stage_current(r.version) {
+                Ok(()) => Some(Replaced::Staged(meta)),
+                Err(e) => {
+                    log_internal(&e);
+                    None
+                }
+            }
+        } else {
+            snapshot(r, None).ok().map(|(meta, json)| Replaced::Serialized(meta, json))
         }
+    }
+
+    /// Counts an applied write towards the next automatic checkpoint, and takes it when due.
+    fn count_write(&self, r: &SessionRecord, frame_bytes: u64, policy: &HistoryPolicy) -> Result<(), ApiError> {
         let mut progress = self.history.progress()?;
-        if progress.after_write(r.version, frame_bytes, &policy) {
+        if progress.after_write(r.version, frame_bytes, policy) {
             let (meta, state_json) = snapshot(r, None)?;
-            self.history.take(&meta, &state_json, &policy)
+            self.history.take(&meta, &state_json, policy)
         } else {
             self.history.set_progress(progress)
         }
