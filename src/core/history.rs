@@ -170,7 +170,11 @@ pub fn page(mut rows: Vec<CheckpointMeta>, limit: usize) -> (Vec<CheckpointMeta>
     (rows, next)
 }
 
-fn json_object(content_type: Option<&str>, body: &[u8], what: &str) -> Result<serde_json::Map<String, Value>, ApiError> {
+fn json_object(
+    content_type: Option<&str>,
+    body: &[u8],
+    what: &str,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
     match media_type(content_type).as_deref() {
         None | Some("application/json") => {}
         Some(other) => return Err(ApiError::UnsupportedMediaType(format!("{other} (expected application/json)"))),
@@ -199,7 +203,9 @@ pub fn checkpoint_label(content_type: Option<&str>, body: &[u8]) -> Result<Optio
                 )))
             }
             _ => {
-                return Err(ApiError::InvalidRequest(format!("checkpoint body: unknown field {name:?}, expected label")))
+                return Err(ApiError::InvalidRequest(format!(
+                    "checkpoint body: unknown field {name:?}, expected label"
+                )))
             }
         }
     }

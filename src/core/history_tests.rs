@@ -117,7 +117,9 @@ fn checkpoint_bodies() {
 fn restore_bodies() {
     assert_eq!(restore_version(None, br#"{"version":12}"#).unwrap(), 12);
     assert_eq!(restore_version(None, br#"{"version":12.0}"#).unwrap(), 12, "a whole number, as JSON Schema reads it");
-    for bad in [&b"{}"[..], br#"{"version":-1}"#, br#"{"version":"3"}"#, br#"{"version":1.5}"#, br#"{"version":1,"x":2}"#] {
+    for bad in
+        [&b"{}"[..], br#"{"version":-1}"#, br#"{"version":"3"}"#, br#"{"version":1.5}"#, br#"{"version":1,"x":2}"#]
+    {
         assert_eq!(restore_version(None, bad).unwrap_err().code(), "invalid_request");
     }
     assert_eq!(restore_version(None, b"").unwrap_err().code(), "invalid_json");

@@ -113,7 +113,8 @@ impl HistoryStore {
         if let Some(p) = *self.progress.borrow() {
             return Ok(p);
         }
-        let row: Vec<ProgressRow> = self.rows("SELECT last_version, bytes_since FROM history_progress WHERE id = 1", vec![])?;
+        let row: Vec<ProgressRow> =
+            self.rows("SELECT last_version, bytes_since FROM history_progress WHERE id = 1", vec![])?;
         let p = row
             .first()
             .map(|r| Progress { last_version: r.last_version as u64, bytes_since: r.bytes_since as u64 })
@@ -148,7 +149,10 @@ impl HistoryStore {
             if meta.label.is_some() {
                 self.run(
                     "UPDATE checkpoints SET label = ? WHERE version = ?",
-                    vec![meta.label.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from), uint(meta.version)],
+                    vec![
+                        meta.label.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                        uint(meta.version),
+                    ],
                 )?;
             }
         } else {
