@@ -8,6 +8,8 @@ import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError } from '../helpers/http.mjs';
 import { connectWelcome, wsPath } from '../helpers/ws.mjs';
 import { History } from '../../www/sdk/history.js';
+import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 const EVERY_VERSIONS = 5;
 const EVERY_BYTES = 4000;
@@ -241,8 +243,25 @@ describe('roles and erase', () => {
 
   it('history is erased with the session', async () => {
     const s = await createSession(srv.url, { state: { gone: true } });
-    assert.equal((await checkpoint(s.keys.write)).status, 201);
+    const label = `erase-me-${s.sessionId}`;
+    assert.equal((await checkpoint(s.keys.write, { label })).status, 201);
+    // The object's SQLite file under wrangler dev's storage folder: deleteAll must empty it.
+    const { DatabaseSync } = await import('node:sqlite');
+    const files = (dir) => readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.sqlite') ? [join(dir, e.name)] : []));
+    const historyRows = (file) => {
+      if (!existsSync(file)) return { tables: [], labels: [] };
+      const db = new DatabaseSync(file, { readOnly: true });
+      try {
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('checkpoints', 'checkpoint_chunks', 'history_progress')").all().map((r) => r.name);
+        const labels = tables.includes('checkpoints') ? db.prepare('SELECT label FROM checkpoints').all().map((r) => r.label) : [];
+        return { tables, labels };
+      } finally { db.close(); }
+    };
+    const file = files(srv.persistTo).find((f) => historyRows(f).labels.includes(label));
+    assert.ok(file, 'the checkpoint is in one object\'s SQLite file');
     assert.equal((await req(srv.url, 'DELETE', sessionPath(s.keys.admin))).status, 204);
+    assert.deepEqual(historyRows(file), { tables: [], labels: [] }, 'deleteAll dropped the history tables');
     assertError(await req(srv.url, 'GET', sessionPath(s.keys.read, '/versions')), 404, 'session_not_found');
     assertError(await versionAt(s.keys.read, 1), 404, 'session_not_found');
     assertError(await restore(s.keys.write, 1), 404, 'session_not_found');
