@@ -9,7 +9,7 @@ use std::collections::HashMap;
 pub enum RequestLimit {
     /// `POST /sessions`.
     Create,
-    /// HTTP writes (`PUT`, `PATCH`) and `POST .../messages`.
+    /// HTTP writes (`PUT`, `PATCH`, `POST .../restore`, `POST .../checkpoints`) and `POST .../messages`.
     Write,
     /// Opening a listener: WebSocket, SSE stream or long-poll.
     Listen,
