@@ -26,6 +26,11 @@ enum Replaced {
     Serialized(CheckpointMeta, String),
 }
 
+/// The checkpoint of the record's current version, unlabelled, sized as stored.
+fn meta_of(r: &SessionRecord) -> CheckpointMeta {
+    CheckpointMeta { version: r.version, updated_at: r.updated_at, label: None, state_bytes: r.state_bytes as u64 }
+}
+
 /// A checkpoint of the record as it is now, and its state as stored.
 fn snapshot(r: &SessionRecord, label: Option<String>) -> Result<(CheckpointMeta, String), ApiError> {
     let state_json = serde_json::to_string(r.readable_state()?).or_internal()?;
@@ -81,14 +86,8 @@ impl SessionObject {
     /// row when it fits one chunk (the common case, no serialization), else serialized.
     fn stage_replaced(&self, r: &SessionRecord) -> Option<Replaced> {
         if r.state_bytes <= CHUNK_BYTES {
-            let meta = CheckpointMeta {
-                version: r.version,
-                updated_at: r.updated_at,
-                label: None,
-                state_bytes: r.state_bytes as u64,
-            };
             match self.history.stage_current(r.version) {
-                Ok(()) => Some(Replaced::Staged(meta)),
+                Ok(()) => Some(Replaced::Staged(meta_of(r))),
                 Err(e) => {
                     log_internal(&e);
                     None
@@ -102,11 +101,16 @@ impl SessionObject {
     /// Counts an applied write towards the next automatic checkpoint, and takes it when due.
     fn count_write(&self, r: &SessionRecord, frame_bytes: u64, policy: &HistoryPolicy) -> Result<(), ApiError> {
         let mut progress = self.history.progress()?;
-        if progress.after_write(r.version, frame_bytes, policy) {
+        if !progress.after_write(r.version, frame_bytes, policy) {
+            return self.history.set_progress(progress);
+        }
+        // The session row now holds this version's state: copy it when it fits one chunk.
+        if r.state_bytes <= CHUNK_BYTES {
+            self.history.stage_current(r.version)?;
+            self.history.commit_staged(&meta_of(r), policy)
+        } else {
             let (meta, state_json) = snapshot(r, None)?;
             self.history.take(&meta, &state_json, policy)
-        } else {
-            self.history.set_progress(progress)
         }
     }
 
