@@ -6,7 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError } from '../helpers/http.mjs';
-import { connectWelcome, wsPath } from '../helpers/ws.mjs';
+import { connectWelcome, wsPath, write } from '../helpers/ws.mjs';
 import { History } from '../../www/sdk/history.js';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,6 +99,17 @@ describe('automatic checkpoints', () => {
     // A second clear right away checkpoints the cleared state, not the same version twice.
     assert.equal((await put(s.keys.write, { x: 1 })).status, 200); // v4
     assert.deepEqual(await listed(s.keys.read), [3, 2]);
+    // A WebSocket set is a replacing write too; a merge patch is not.
+    const [c] = await connectWelcome(wsPath(srv.wsUrl, s.keys.write));
+    try {
+      assert.equal((await write(c, { type: 'patch', opId: 'm1', merge: { y: 2 } })).type, 'ack'); // v5
+      assert.deepEqual(await listed(s.keys.read), [3, 2]);
+      assert.equal((await write(c, { type: 'set', opId: 's1', state: { z: 3 } })).type, 'ack'); // v6
+    } finally {
+      await c.close();
+    }
+    assert.deepEqual(await listed(s.keys.read), [5, 3, 2]);
+    assert.deepEqual((await versionAt(s.keys.read, 5)).json.state, { x: 1, y: 2 });
   });
 });
 
