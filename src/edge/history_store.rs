@@ -146,29 +146,19 @@ impl HistoryStore {
     /// what retention says. A version already kept only gets its label replaced, when one is given.
     pub fn take(&self, meta: &CheckpointMeta, state_json: &str, policy: &HistoryPolicy) -> Result<(), ApiError> {
         if self.meta(meta.version)?.is_some() {
-            if meta.label.is_some() {
-                self.run(
-                    "UPDATE checkpoints SET label = ? WHERE version = ?",
-                    vec![
-                        meta.label.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from),
-                        uint(meta.version),
-                    ],
-                )?;
+            if let Some(label) = meta.label.as_deref() {
+                self.run("UPDATE checkpoints SET label = ? WHERE version = ?", vec![label.into(), uint(meta.version)])?;
             }
-        } else {
-            let label = meta.label.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from);
-            self.run(
-                "INSERT INTO checkpoints (version, updated_at, label, state_bytes) VALUES (?, ?, ?, ?)",
-                vec![uint(meta.version), SqlStorageValue::Integer(meta.updated_at), label, uint(meta.state_bytes)],
-            )?;
-            for (seq, chunk) in split_chunks(state_json, CHUNK_BYTES).into_iter().enumerate() {
-                self.run(
-                    "INSERT INTO checkpoint_chunks (version, seq, data) VALUES (?, ?, ?)",
-                    vec![uint(meta.version), uint(seq as u64), chunk.into()],
-                )?;
-            }
+            return self.retain(meta.version, policy);
         }
-        self.retain(meta.version, policy)
+        self.discard_staged(meta.version)?;
+        for (seq, chunk) in split_chunks(state_json, CHUNK_BYTES).into_iter().enumerate() {
+            self.run(
+                "INSERT INTO checkpoint_chunks (version, seq, data) VALUES (?, ?, ?)",
+                vec![uint(meta.version), uint(seq as u64), chunk.into()],
+            )?;
+        }
+        self.commit_staged(meta, policy)
     }
 
     /// Copies the stored state (the `session` row, at most `CHUNK_BYTES`) into one chunk row of
