@@ -48,8 +48,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/session-sync-conformance.XXXXXX")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 inspector=$(free_port)
-config=$(bash scripts/with-node.sh node -e \
+relaxed=$(bash scripts/with-node.sh node -e \
   "import('./tests/helpers/test-config.mjs').then((m) => console.log(m.testConfig('relaxed')))")
+# Serve a copy of the build: wrangler dev reloads when build/ changes, and a rebuild during the
+# run would otherwise answer some requests 503 "worker restarted mid-request".
+cp -r build "$work/build"
+config="$work/wrangler.toml"
+sed -e "s|^main = \"build/index.js\"|main = \"$work/build/index.js\"|" -e "s|^directory = \"www\"|directory = \"$ROOT/www\"|" \
+  "$relaxed" >"$config"
+grep -q "^main = \"$work/build/index.js\"" "$config" || { say "could not point $config at the build copy"; exit 1; }
 setsid bash scripts/with-node.sh wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$inspector" \
   --persist-to "$work/state" --config "$config" --show-interactive-dev-session=false --log-level warn \
   --var MAX_LONG_POLL_SECONDS:1 >"$work/wrangler.log" 2>&1 &
@@ -95,16 +102,17 @@ expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 412, 429]
 expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
 
 [[operations]]
-include-operation-id = ["putSession", "patchSession"]
+include-operation-id = ["putSession", "patchSession", "createCheckpoint", "restoreVersion"]
 parameters = { "path.key" = "$write_key" }
 
 [[operations]]
-include-operation-id = ["getSession", "subscribeEvents", "sessionInfo"]
+include-operation-id = ["getSession", "subscribeEvents", "sessionInfo", "listVersions"]
 parameters = { "path.key" = "$read_key" }
 
-# 400 unknown_client: "to" names a client that is not connected (a fact of the moment, not of the schema).
+# 400 unknown_client: "to" / "clientId" names a client that is not connected (a fact of the
+# moment, not of the schema).
 [[operations]]
-include-operation-id = "sendMessage"
+include-operation-id = ["sendMessage", "setPresence"]
 parameters = { "path.key" = "$read_key" }
 checks.positive_data_acceptance.expected-statuses = ["2XX", 400, 401, 403, 404, 409, 429]
 

@@ -30,6 +30,10 @@ pub struct PresenceBody {
 pub fn presence_body(content_type: Option<&str>, body: &[u8], limits: &Limits) -> Result<PresenceBody, ApiError> {
     require_json(content_type)?;
     let value = parse_json(body)?;
+    // serde would read `[data, clientId]` as the struct too; the body is an object (the spec says so).
+    if !value.is_object() {
+        return Err(ApiError::InvalidRequest("presence body must be a json object {data, clientId?}".into()));
+    }
     let parsed: PresenceBody =
         serde_json::from_value(value).map_err(|e| ApiError::InvalidRequest(format!("presence body: {e}")))?;
     if parsed.data.to_string().len() > limits.max_presence_bytes {
@@ -144,6 +148,8 @@ mod tests {
         assert_eq!(bad_id.unwrap_err().code(), "invalid_request");
         let unknown = presence_body(Some("application/json"), br#"{"data":1,"who":2}"#, &limits);
         assert_eq!(unknown.unwrap_err().code(), "invalid_request");
+        let array = presence_body(Some("application/json"), br#"[null, null]"#, &limits);
+        assert_eq!(array.unwrap_err().code(), "invalid_request", "not read as a tuple");
         let missing = presence_body(Some("application/json"), br#"{"clientId":"x"}"#, &limits);
         assert_eq!(missing.unwrap_err().code(), "invalid_request");
         assert_eq!(presence_body(Some("text/plain"), b"{}", &limits).unwrap_err().code(), "unsupported_media_type");

@@ -106,6 +106,15 @@ describe('bodies read as JSON Schema reads them', () => {
     assert.equal((await req(base, 'POST', path, { body: { data: null } })).status, 202);
     assert.match(SPEC, /required: \[data\]\n\s+additionalProperties: false/, 'spec: messages body additionalProperties false');
   });
+
+  it('presence: an array is not read as {data, clientId}; clientId null is no clientId, as the spec says', async () => {
+    const s = await createSession(base);
+    const path = sessionPath(s.keys.read, '/presence');
+    assertError(await req(base, 'POST', path, { body: [null, null] }), 400, 'invalid_request', 'array body');
+    const r = await req(base, 'POST', path, { body: { data: { name: 'Ann' }, clientId: null } });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.json.clientId, /^h_/, 'a new long-poll id');
+  });
 });
 
 describe('whole numbers past 2^64', () => {
