@@ -133,6 +133,11 @@ describe('whole numbers past 2^64', () => {
     }
   });
 
+  it('a malformed after is refused also next to version= (history reads check every parameter)', async () => {
+    const s = await createSession(base);
+    assertError(await req(base, 'GET', `${sessionPath(s.keys.read)}?version=1&after=null`), 400, 'invalid_request', 'version with after=null');
+  });
+
   it('If-Match past 2^64 is a version no session has: 412, not 400', async () => {
     const s = await createSession(base, { state: { a: 1 } });
     const r = await req(base, 'PATCH', sessionPath(s.keys.write), { body: '{"a":2}', headers: { ...MP, 'If-Match': `"${HUGE}"` } });

@@ -229,7 +229,11 @@ impl SessionObject {
         let query = url.query().map(str::to_owned);
         match (op, req.method()) {
             (Op::State, worker::Method::Get) => match version_query(query.as_deref())? {
-                Some(version) => self.get_version(role, version),
+                Some(version) => {
+                    // The other parameters are checked as on any GET (`after=null` is a 400 here too).
+                    crate::core::http::read_query(query.as_deref(), &self.limits)?;
+                    self.get_version(role, version)
+                }
                 None => self.get_state(&req, role, query.as_deref()).await,
             },
             (Op::State, worker::Method::Put | worker::Method::Patch) => {
