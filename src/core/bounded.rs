@@ -89,7 +89,8 @@ pub fn patch_bounded(
         let fail = |what: &str, path: &Pointer| conflict(format!("operation {index}: {what} at \"{path}\""));
         size = match op {
             PatchOperation::Add(add) => {
-                let next = insert_size(state, size, &add.path, json_size(&add.value)).ok_or(fail("no parent", &add.path))?;
+                let next =
+                    insert_size(state, size, &add.path, json_size(&add.value)).ok_or(fail("no parent", &add.path))?;
                 bounds.check(next, add.path.count() + depth(&add.value))?
             }
             PatchOperation::Copy(copy) => {
@@ -126,9 +127,11 @@ pub fn patch_bounded(
                         std::mem::swap(slot, &mut taken);
                     }
                     let remove = PatchOperation::Remove(RemoveOperation { path: mv.from.clone() });
-                    json_patch::patch_unsafe(state, std::slice::from_ref(&remove)).map_err(|e| conflict(e.to_string()))?;
+                    json_patch::patch_unsafe(state, std::slice::from_ref(&remove))
+                        .map_err(|e| conflict(e.to_string()))?;
                     let after_remove = size.saturating_sub(removed);
-                    let next = insert_size(state, after_remove, &mv.path, value.0).ok_or(fail("no parent", &mv.path))?;
+                    let next =
+                        insert_size(state, after_remove, &mv.path, value.0).ok_or(fail("no parent", &mv.path))?;
                     bounds.check(next, mv.path.count() + value.1)?;
                     let add = PatchOperation::Add(AddOperation { path: mv.path.clone(), value: taken });
                     json_patch::patch_unsafe(state, std::slice::from_ref(&add)).map_err(|e| conflict(e.to_string()))?;

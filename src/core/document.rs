@@ -31,7 +31,13 @@ impl Change {
     /// Applies the change to `state` (of serialized size `size`) in place under `bounds`,
     /// stopping at the first step that would cross one; returns the new size. On error `state`
     /// may be partly changed, so callers apply to a copy.
-    fn apply_to(&self, state: &mut Value, size: usize, bounds: &Bounds, current_version: u64) -> Result<usize, ApiError> {
+    fn apply_to(
+        &self,
+        state: &mut Value,
+        size: usize,
+        bounds: &Bounds,
+        current_version: u64,
+    ) -> Result<usize, ApiError> {
         match self {
             Change::Set(v) => set_bounded(state, v, bounds),
             Change::Merge(p) => merge_bounded(state, p, bounds),

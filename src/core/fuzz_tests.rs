@@ -3,9 +3,7 @@
 //! the stable error codes. `FUZZ_CASES` sets the budget (`npm run fuzz` runs a long one).
 
 use super::error::ApiError;
-use super::http::{
-    create_request, if_match, last_event_id, message_body, patch_change, put_change, read_query,
-};
+use super::http::{create_request, if_match, last_event_id, message_body, patch_change, put_change, read_query};
 use super::incoming::{parse_incoming, FrameError};
 use super::keys::SessionKey;
 use super::limits::Limits;
@@ -13,11 +11,34 @@ use super::test_rng::{cases, Rng};
 
 /// Every code a client may see (docs/http-api.md, "Errors").
 const STABLE_CODES: &[&str] = &[
-    "invalid_json", "invalid_key", "invalid_request", "read_only", "admin_required", "not_found",
-    "session_not_found", "method_not_allowed", "patch_conflict", "version_conflict", "body_too_large",
-    "state_too_large", "state_too_deep", "too_many_ops", "key_rotated", "throttled", "unsupported_media_type",
-    "invalid_patch", "upgrade_required", "precondition_required", "too_many_connections", "invalid_frame",
-    "invalid_op_id", "presence_too_large", "unknown_client", "message_too_large", "rate_limited", "session_full",
+    "invalid_json",
+    "invalid_key",
+    "invalid_request",
+    "read_only",
+    "admin_required",
+    "not_found",
+    "session_not_found",
+    "method_not_allowed",
+    "patch_conflict",
+    "version_conflict",
+    "body_too_large",
+    "state_too_large",
+    "state_too_deep",
+    "too_many_ops",
+    "key_rotated",
+    "throttled",
+    "unsupported_media_type",
+    "invalid_patch",
+    "upgrade_required",
+    "precondition_required",
+    "too_many_connections",
+    "invalid_frame",
+    "invalid_op_id",
+    "presence_too_large",
+    "unknown_client",
+    "message_too_large",
+    "rate_limited",
+    "session_full",
 ];
 
 const SEEDS: &[&str] = &[
@@ -36,8 +57,34 @@ const SEEDS: &[&str] = &[
 ];
 
 const TOKENS: &[&str] = &[
-    "{", "}", "[", "]", "\"", "\\", "\\u", "\\ud800", ":", ",", "null", "1e999", "-", "99999999999999999999999",
-    "~", "/", "%", "&", "=", "\u{0}", "\u{FEFF}", "é", "W/", "*", "opId", "type", "ops", "merge",
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    "\\",
+    "\\u",
+    "\\ud800",
+    ":",
+    ",",
+    "null",
+    "1e999",
+    "-",
+    "99999999999999999999999",
+    "~",
+    "/",
+    "%",
+    "&",
+    "=",
+    "\u{0}",
+    "\u{FEFF}",
+    "é",
+    "W/",
+    "*",
+    "opId",
+    "type",
+    "ops",
+    "merge",
 ];
 
 fn mutate(rng: &mut Rng, seed: &str) -> Vec<u8> {
@@ -87,7 +134,8 @@ fn stable(e: &ApiError, what: &str, input: &str) {
 fn every_parser_fails_cleanly_on_random_input() {
     let mut rng = Rng::seeded(0xf022);
     let limits = Limits { max_message_bytes: 4096, max_body_bytes: 4096, ..Limits::default() };
-    let types = [None, Some("application/json"), Some("application/merge-patch+json"), Some("application/json-patch+json")];
+    let types =
+        [None, Some("application/json"), Some("application/merge-patch+json"), Some("application/json-patch+json")];
     for _ in 0..cases(20_000) {
         let bytes = input(&mut rng);
         let text = String::from_utf8_lossy(&bytes).into_owned();

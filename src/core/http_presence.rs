@@ -41,7 +41,8 @@ pub fn presence_body(content_type: Option<&str>, body: &[u8], limits: &Limits) -
     }
     Bounds::of(limits).check_depth(&parsed.data)?;
     if let Some(id) = &parsed.client_id {
-        let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let valid =
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !valid {
             return Err(ApiError::InvalidRequest("clientId must be 1 to 64 of A-Z a-z 0-9 _ -".into()));
         }

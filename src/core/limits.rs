@@ -117,8 +117,7 @@ impl Limits {
             max_patch_ops: num("MAX_PATCH_OPS", d.max_patch_ops as u64) as usize,
             max_long_polls: num("MAX_LONG_POLLS", d.max_long_polls as u64) as usize,
             max_sse_streams: num("MAX_SSE_STREAMS", d.max_sse_streams as u64) as usize,
-            max_relay_bytes_per_second: num("MAX_RELAY_BYTES_PER_SECOND", d.max_relay_bytes_per_second as u64)
-                as usize,
+            max_relay_bytes_per_second: num("MAX_RELAY_BYTES_PER_SECOND", d.max_relay_bytes_per_second as u64) as usize,
             info_ops_bytes: num("INFO_OPS_BYTES", d.info_ops_bytes as u64) as usize,
             http_presence_ttl_seconds: num("HTTP_PRESENCE_TTL_SECONDS", d.http_presence_ttl_seconds),
             checkpoint_every_versions: num("CHECKPOINT_EVERY_VERSIONS", d.checkpoint_every_versions),

@@ -62,13 +62,9 @@ mod tests {
 
     #[test]
     fn size_matches_serialization() {
-        for v in [
-            json!(null),
-            json!({"a": [1, 2.5, "x\"y\n"], "é": {"k": true}}),
-            json!([]),
-            json!({}),
-            json!("\u{1F600}"),
-        ] {
+        for v in
+            [json!(null), json!({"a": [1, 2.5, "x\"y\n"], "é": {"k": true}}), json!([]), json!({}), json!("\u{1F600}")]
+        {
             assert_eq!(json_size(&v), serde_json::to_string(&v).unwrap().len(), "{v}");
         }
         assert_eq!(key_size("a\"b"), 6);

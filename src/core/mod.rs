@@ -6,6 +6,8 @@ pub mod abuse;
 pub mod bounded;
 pub mod document;
 pub mod error;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod history;
 pub mod http;
 pub mod http_presence;
@@ -16,7 +18,5 @@ pub mod measure;
 pub mod protocol;
 pub mod routes;
 pub mod session;
-#[cfg(test)]
-mod fuzz_tests;
 #[cfg(test)]
 mod test_rng;

@@ -101,7 +101,13 @@ impl Hub {
 
     /// Opens an SSE stream for client `client_id` with `role` that starts with `first` and then
     /// receives published events; at most `max_queued_bytes` may wait unread before it is cut.
-    pub fn subscribe(&self, role: Role, client_id: &str, first: &str, max_queued_bytes: usize) -> Result<Response, ApiError> {
+    pub fn subscribe(
+        &self,
+        role: Role,
+        client_id: &str,
+        first: &str,
+        max_queued_bytes: usize,
+    ) -> Result<Response, ApiError> {
         let stream = SseStream::open(first, max_queued_bytes);
         let body = stream.body();
         self.streams.borrow_mut().push(Listener { role, client_id: client_id.to_owned(), inner: stream });

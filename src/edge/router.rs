@@ -5,8 +5,8 @@ use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Respons
 
 use super::abuse;
 use super::object::{Op, HEADER_SECRET, HEADER_SESSION_ID};
-use crate::core::abuse::RequestLimit;
 use super::respond::{error_response, CorsPolicy, OrInternal};
+use crate::core::abuse::RequestLimit;
 use crate::core::error::ApiError;
 use crate::core::http::check_body_size;
 use crate::core::keys::{random_token, SessionKey};
@@ -69,13 +69,13 @@ fn routes() -> Router<'static, ()> {
         .post_async("/api/v1/sessions/:key/checkpoints", |req, ctx| async move {
             respond(forward(req, ctx, Op::Checkpoints).await)
         })
-        .post_async("/api/v1/sessions/:key/restore", |req, ctx| async move {
-            respond(forward(req, ctx, Op::Restore).await)
-        })
         .post_async(
-            "/api/v1/sessions/:key/presence",
-            |req, ctx| async move { respond(forward(req, ctx, Op::Presence).await) },
+            "/api/v1/sessions/:key/restore",
+            |req, ctx| async move { respond(forward(req, ctx, Op::Restore).await) },
         )
+        .post_async("/api/v1/sessions/:key/presence", |req, ctx| async move {
+            respond(forward(req, ctx, Op::Presence).await)
+        })
 }
 
 fn respond(result: Result<Response, ApiError>) -> worker::Result<Response> {

@@ -14,7 +14,12 @@ use worker::web_sys::ReadableStream;
 #[wasm_bindgen(module = "/src/edge/js/sse.js")]
 extern "C" {
     #[wasm_bindgen(js_name = sseOpen)]
-    fn sse_open(first: &str, keep_alive_ms: u32, max_queued_bytes: u32, alive: &Closure<dyn FnMut() -> bool>) -> JsValue;
+    fn sse_open(
+        first: &str,
+        keep_alive_ms: u32,
+        max_queued_bytes: u32,
+        alive: &Closure<dyn FnMut() -> bool>,
+    ) -> JsValue;
     #[wasm_bindgen(js_name = ssePush)]
     fn sse_push(h: &JsValue, text: &str) -> bool;
     #[wasm_bindgen(js_name = sseEnd)]

@@ -6,17 +6,16 @@
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
-use super::{header, now_ms, SessionObject, HTTP_AUTHOR};
+use super::{header, now_ms, SessionObject};
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
 use crate::core::history::{
     checkpoint_label, page, page_query, restore_version, CheckpointMeta, HistoryPolicy, CHUNK_BYTES,
 };
-use crate::core::http::if_match;
-use crate::core::incoming::{check_op_id, WriteRequest};
+use crate::core::incoming::WriteRequest;
 use crate::core::keys::Role;
 use crate::core::session::{apply_write, WriteOutcome};
-use crate::edge::respond::{json, json_text, log_internal, set_header, OrInternal};
+use crate::edge::respond::{json, json_text, log_internal, OrInternal};
 
 /// The state a replacing write drops, kept for a checkpoint once the write is applied.
 enum Replaced {
@@ -159,21 +158,6 @@ impl SessionObject {
         self.with_record(|_| Ok(()))?;
         let (_, state_json) = self.history.load(version)?.ok_or(ApiError::VersionNotFound(version))?;
         let state: Value = serde_json::from_str(&state_json).or_internal()?;
-        let base_version = match if_match(header(req, "If-Match").as_deref())? {
-            Some(m) => Some(self.with_record(|r| Ok(m.base_version(r.version)))?),
-            None => None,
-        };
-        let op_id = header(req, "Idempotency-Key");
-        check_op_id(&op_id)?;
-        let outcome = self.write(WriteRequest { op_id, base_version, change: Change::Set(state) }, HTTP_AUTHOR)?;
-        let (version, body) = match outcome {
-            WriteOutcome::Applied { version, updated_at, .. } => {
-                (version, json!({"version": version, "updatedAt": updated_at}))
-            }
-            WriteOutcome::Duplicate { version } => (version, json!({"version": version, "duplicate": true})),
-        };
-        let mut resp = json(200, &body)?;
-        set_header(&mut resp, "ETag", &format!("\"{version}\""))?;
-        Ok(resp)
+        self.http_write_change(req, Change::Set(state))
     }
 }

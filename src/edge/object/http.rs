@@ -8,7 +8,7 @@ use super::{
     close, end_socket, header, now_ms, presence_value, Attachment, SessionObject, DEFAULT_WAIT_SECONDS, HTTP_AUTHOR,
     RECENT_OPS,
 };
-use crate::core::document::SessionRecord;
+use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
 use crate::core::http::{
     create_request, if_match, if_none_match_hits, message_body, patch_change, put_change, read_query,
@@ -120,6 +120,13 @@ impl SessionObject {
         } else {
             patch_change(content_type.as_deref(), body, &self.limits)?
         };
+        self.http_write_change(req, change)
+    }
+
+    /// Applies `change` as an HTTP write with the request's `If-Match` and `Idempotency-Key`,
+    /// and answers `{version, updatedAt}` (or `duplicate`) with the new ETag. PUT, PATCH and
+    /// restore all end here.
+    pub(super) fn http_write_change(&self, req: &Request, change: Change) -> Result<Response, ApiError> {
         // `If-Match: *` matches whatever version is current (no await until the write, so it cannot change).
         let base_version = match if_match(header(req, "If-Match").as_deref())? {
             Some(m) => Some(self.with_record(|r| Ok(m.base_version(r.version)))?),
@@ -186,7 +193,8 @@ impl SessionObject {
         // The newest ops that fit in `info_ops_bytes`, oldest first.
         let mut budget = self.limits.info_ops_bytes;
         let mut frames: Vec<String> = self.store.recent_ops(RECENT_OPS)?;
-        let keep = frames.iter().rev().take_while(|f| budget.checked_sub(f.len()).map(|b| budget = b).is_some()).count();
+        let keep =
+            frames.iter().rev().take_while(|f| budget.checked_sub(f.len()).map(|b| budget = b).is_some()).count();
         let recent: Vec<Value> =
             frames.drain(frames.len() - keep..).filter_map(|f| serde_json::from_str(&f).ok()).collect();
         let (sse_streams, long_polls) = (self.hub.sse_count(), self.hub.long_poll_count());

@@ -14,16 +14,16 @@ use serde_json::Value;
 use worker::{durable_object, DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage};
 
 use super::abuse::client_address;
+use super::history_store::HistoryStore;
 use super::hub::{sse_event, Hub, Wake};
 use super::respond::{empty, error_response, OrInternal};
 use super::router::limits_from_env;
-use super::history_store::HistoryStore;
 use super::sql_store::SqlStore;
 use crate::core::abuse::RelayBudget;
 use crate::core::document::SessionRecord;
-use crate::core::http_presence::HttpPresence;
 use crate::core::error::ApiError;
 use crate::core::history::version_query;
+use crate::core::http_presence::HttpPresence;
 use crate::core::incoming::RateWindow;
 use crate::core::keys::Role;
 use crate::core::limits::Limits;
@@ -102,9 +102,21 @@ impl Op {
     }
 
     fn from_path(path: &str) -> Option<Op> {
-        [Op::Create, Op::State, Op::Rotate, Op::Ws, Op::Events, Op::Messages, Op::Info, Op::Presence, Op::Versions, Op::Checkpoints, Op::Restore]
-            .into_iter()
-            .find(|op| path.trim_start_matches('/') == op.as_str())
+        [
+            Op::Create,
+            Op::State,
+            Op::Rotate,
+            Op::Ws,
+            Op::Events,
+            Op::Messages,
+            Op::Info,
+            Op::Presence,
+            Op::Versions,
+            Op::Checkpoints,
+            Op::Restore,
+        ]
+        .into_iter()
+        .find(|op| path.trim_start_matches('/') == op.as_str())
     }
 }
 
@@ -350,7 +362,8 @@ impl SessionObject {
             })?
         };
         // While HTTP clients are present, come back soon to find those that left.
-        let next = if self.http_presence.borrow().is_empty() { next } else { next.min(now + presence::PRESENCE_SWEEP_MS) };
+        let next =
+            if self.http_presence.borrow().is_empty() { next } else { next.min(now + presence::PRESENCE_SWEEP_MS) };
         self.state.storage().set_alarm((next - now).max(1)).await.or_internal()
     }
 }

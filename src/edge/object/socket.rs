@@ -3,7 +3,6 @@
 use serde_json::Value;
 use worker::{Request, Response, WebSocket, WebSocketPair};
 
-use crate::edge::abuse::client_address;
 use super::{close, header, now_ms, send, Attachment, SessionObject};
 use crate::core::error::ApiError;
 use crate::core::http::{last_event_id, read_query};
@@ -12,6 +11,7 @@ use crate::core::keys::{random_token, Role};
 use crate::core::protocol::{PresenceEvent, ServerFrame};
 use crate::core::routes::websocket_handshake;
 use crate::core::session::{plan_resume, welcome_frame, WriteOutcome};
+use crate::edge::abuse::client_address;
 use crate::edge::fanout::{BATCHED, LIVE};
 use crate::edge::hub::sse_event;
 use crate::edge::respond::{log_internal, OrInternal};

@@ -55,12 +55,8 @@ impl SessionObject {
             None => self.state.get_websockets().len() + self.hub.sse_count(),
         };
         let cost = frame.len().saturating_mul(recipients.max(1));
-        let allowed = self.relay_budget.borrow_mut().charge(
-            address,
-            cost,
-            now_ms(),
-            self.limits.max_relay_bytes_per_second,
-        );
+        let allowed =
+            self.relay_budget.borrow_mut().charge(address, cost, now_ms(), self.limits.max_relay_bytes_per_second);
         if !allowed {
             return Err(ApiError::Throttled { what: "message bytes", retry_after: 1 });
         }
