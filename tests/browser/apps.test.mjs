@@ -1,20 +1,11 @@
 // Browser tests of the demo apps in real Chromium against a real `wrangler dev`: a full
 // tic-tac-toe game with a read-only spectator, whiteboard cursors and strokes, the presenter
 // followed by a viewer, and the inspector. Every page is screenshotted.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDevServer } from '../helpers/devserver.mjs';
-import { launchBrowser, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
+import { browserSuite, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
 
-let server;
-let browser;
-before(async () => {
-  [server, browser] = await Promise.all([startDevServer(), launchBrowser()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 /**
  * Waits until the element `selector` (containing `text`) sits at the fraction `at` = [x, y] of
@@ -43,8 +34,8 @@ const boardOf = (page) => page.$$eval('#board button', (bs) => bs.map((b) => b.t
 const enabledCells = (page) => page.$$eval('#board button', (bs) => bs.filter((b) => !b.disabled).length);
 
 test('tic-tac-toe: two players, turns enforced, read-only spectator, winner and rematch', { timeout: 90_000 }, async () => {
-  await withPages(browser, 3, async (x, o, spectator) => {
-    const links = await startOnPage(x.page, `${server.url}/tictactoe.html`);
+  await withPages(suite.browser, 3, async (x, o, spectator) => {
+    const links = await startOnPage(x.page, `${suite.server.url}/tictactoe.html`);
     await x.page.waitForSelector('#me:has-text("You play X")');
     await o.page.goto(links.write);
     await o.page.waitForSelector('#me:has-text("You play O")');
@@ -116,7 +107,7 @@ test('tic-tac-toe: two players, turns enforced, read-only spectator, winner and 
     await screenshot(x.page, 'tictactoe');
     // server state agrees
     const key = new URL(links.read).hash.match(/key=([^&]+)/)[1];
-    const st = await (await fetch(`${server.url}/api/v1/sessions/${key}`)).json();
+    const st = await (await fetch(`${suite.server.url}/api/v1/sessions/${key}`)).json();
     assert.equal(st.state.winner, 'O');
     assert.deepEqual(st.state.line, [0, 1, 2]);
     assert.deepEqual([...x.errors, ...o.errors, ...spectator.errors], []);
@@ -124,10 +115,10 @@ test('tic-tac-toe: two players, turns enforced, read-only spectator, winner and 
 });
 
 test('whiteboard: the other context sees my cursor, strokes and boxes', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, b) => {
-    await a.page.goto(`${server.url}/whiteboard.html`);
+  await withPages(suite.browser, 2, async (a, b) => {
+    await a.page.goto(`${suite.server.url}/whiteboard.html`);
     await a.page.evaluate(() => localStorage.setItem('session-sync:name', 'Ada'));
-    const links = await startOnPage(a.page, `${server.url}/whiteboard.html`);
+    const links = await startOnPage(a.page, `${suite.server.url}/whiteboard.html`);
     await b.page.goto(links.write);
     await waitStatus(b.page, 'open');
     const box = await a.page.locator('#board').boundingBox();
@@ -156,8 +147,8 @@ test('whiteboard: the other context sees my cursor, strokes and boxes', { timeou
 });
 
 test('presenter: a read-only viewer follows the slide and the pointer', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (p, v) => {
-    const links = await startOnPage(p.page, `${server.url}/presenter.html`);
+  await withPages(suite.browser, 2, async (p, v) => {
+    const links = await startOnPage(p.page, `${suite.server.url}/presenter.html`);
     await v.page.goto(links.read);
     await waitStatus(v.page, 'open');
     await v.page.waitForSelector('#mode:has-text("Following")');
@@ -194,12 +185,12 @@ test('presenter: a read-only viewer follows the slide and the pointer', { timeou
 });
 
 test('inspector: clients, version, size and recent ops of a session', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, i) => {
-    const links = await startOnPage(a.page, `${server.url}/chat.html`);
+  await withPages(suite.browser, 2, async (a, i) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/chat.html`);
     await a.page.fill('#text', 'inspect me');
     await a.page.press('#text', 'Enter');
     await a.page.waitForFunction(() => window.session.pendingCount === 0);
-    await i.page.goto(`${server.url}/inspector.html`);
+    await i.page.goto(`${suite.server.url}/inspector.html`);
     await i.page.fill('#key', links.read);
     await i.page.click('button[type=submit]');
     await i.page.waitForSelector('#report:not([hidden])');

@@ -2,20 +2,11 @@
 // fool's mate between two people with a read-only spectator, an illegal drag that writes nothing,
 // and races (two tabs of one player moving at once) where exactly one move lands.
 // Screenshots at 390x844 and 1280x800, mid-game and game over.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDevServer } from '../helpers/devserver.mjs';
-import { launchBrowser, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
+import { browserSuite, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
 
-let server;
-let browser;
-before(async () => {
-  [server, browser] = await Promise.all([startDevServer(), launchBrowser()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 const square = (page, sq) => page.locator(`#board [data-square="${sq}"]`);
 const pieceOn = (page, sq) => square(page, sq).getAttribute('data-piece');
@@ -23,7 +14,7 @@ const movesOf = (page) => page.$$eval('#moves .san', (els) => els.map((e) => e.t
 const waitCount = (page, n) => page.waitForFunction((k) => document.querySelector('#moves').dataset.count === String(k), n);
 const serverState = async (readLink) => {
   const key = new URL(readLink).hash.match(/key=([^&]+)/)[1];
-  return (await (await fetch(`${server.url}/api/v1/sessions/${key}`)).json());
+  return (await (await fetch(`${suite.server.url}/api/v1/sessions/${key}`)).json());
 };
 
 /** Click the piece, then the destination. */
@@ -45,7 +36,7 @@ async function dragMove(page, from, to) {
 
 /** Starts a game: White creates it, Black joins with the edit link. */
 async function startGame(white, black) {
-  const links = await startOnPage(white.page, `${server.url}/chess.html`);
+  const links = await startOnPage(white.page, `${suite.server.url}/chess.html`);
   await white.page.waitForSelector('#me:has-text("You play White")');
   await black.page.goto(links.write);
   await black.page.waitForSelector('#me:has-text("You play Black")');
@@ -54,7 +45,7 @@ async function startGame(white, black) {
 }
 
 test('chess: fool\'s mate with a read-only spectator, an illegal drag changes nothing, rematch swaps colours', { timeout: 120_000 }, async () => {
-  await withPages(browser, 3, async (w, b, spec) => {
+  await withPages(suite.browser, 3, async (w, b, spec) => {
     const links = await startGame(w, b);
     await spec.page.goto(links.read);
     await waitStatus(spec.page, 'open');
@@ -136,7 +127,7 @@ test('chess: fool\'s mate with a read-only spectator, an illegal drag changes no
 });
 
 test('chess: two tabs of White move at once, exactly one move lands; resign and draw offers', { timeout: 120_000 }, async () => {
-  await withPages(browser, 2, async (w, b) => {
+  await withPages(suite.browser, 2, async (w, b) => {
     const links = await startGame(w, b);
     // White's second tab: same person (same localStorage), so it plays White too.
     const w2 = await w.context.newPage();
@@ -201,7 +192,7 @@ test('chess: two tabs of White move at once, exactly one move lands; resign and 
 });
 
 test('chess: promotion picker, and a draw by insufficient material', { timeout: 120_000 }, async () => {
-  await withPages(browser, 2, async (w, b) => {
+  await withPages(suite.browser, 2, async (w, b) => {
     const links = await startGame(w, b);
     // A position with a pawn on the seventh rank, written through the SDK (the page then
     // rebuilds the position from this FEN, as there are no moves to replay).

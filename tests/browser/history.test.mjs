@@ -1,24 +1,15 @@
 // Browser tests of version history in the demos (issue 14 item 3): the whiteboard brings a
 // cleared board back from the checkpoint taken before the clear, and the inspector lists
 // checkpoints, shows one and restores it after asking.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDevServer } from '../helpers/devserver.mjs';
-import { launchBrowser, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
+import { browserSuite, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
 
-let server;
-let browser;
-before(async () => {
-  [server, browser] = await Promise.all([startDevServer(), launchBrowser()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 test('whiteboard: after "Clear board", "Bring back the board" restores it for everyone', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, b) => {
-    const links = await startOnPage(a.page, `${server.url}/whiteboard.html`);
+  await withPages(suite.browser, 2, async (a, b) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/whiteboard.html`);
     await b.page.goto(links.write);
     await waitStatus(b.page, 'open');
     await a.page.click('#add-box');
@@ -41,13 +32,13 @@ test('whiteboard: after "Clear board", "Bring back the board" restores it for ev
 });
 
 test('inspector: history lists checkpoints, View shows one, Restore asks and restores it', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, i) => {
-    const links = await startOnPage(a.page, `${server.url}/whiteboard.html`);
+  await withPages(suite.browser, 2, async (a, i) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/whiteboard.html`);
     await a.page.evaluate(() => window.session.history.checkpoint('empty board'));
     await a.page.click('#add-box');
     await a.page.waitForFunction(() => window.session.pendingCount === 0 && Object.keys(window.session.state.boxes).length === 1);
 
-    await i.page.goto(`${server.url}/inspector.html`);
+    await i.page.goto(`${suite.server.url}/inspector.html`);
     await i.page.fill('#key', links.write);
     await i.page.click('button[type=submit]');
     await i.page.waitForSelector('#versions tr:has-text("empty board")');

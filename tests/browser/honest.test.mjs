@@ -1,32 +1,23 @@
 // Issue 10, "The client never loops, never loses a write, and tells people what happened": one
 // test per finding, in real Chromium against a real `wrangler dev`, plus screenshots of every
 // page at phone and desktop sizes (test-artifacts/screenshots/mobile-*.png, desktop-*.png).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startDevServer } from '../helpers/devserver.mjs';
-import { launchBrowser, withPages, openPage, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
+import { browserSuite, withPages, openPage, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
 
-let server;
-let browser;
-before(async () => {
-  [server, browser] = await Promise.all([startDevServer(), launchBrowser()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 const keyOf = (link) => new URL(link).hash.match(/key=([^&]+)/)[1];
-const api = (path, init) => fetch(`${server.url}/api/v1${path}`, init);
+const api = (path, init) => fetch(`${suite.server.url}/api/v1${path}`, init);
 const serverState = async (key) => (await (await api(`/sessions/${key}`)).json()).state;
 const put = (key, state) => api(`/sessions/${key}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(state) });
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 
 test('finding 1: an oversized write settles within a second, leaves the outbox, and the connection stays up (no reconnect loop)', { timeout: 90_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
-    await startOnPage(a.page, `${server.url}/chat.html`);
+  await withPages(suite.browser, 1, async (a) => {
+    await startOnPage(a.page, `${suite.server.url}/chat.html`);
     const r = await a.page.evaluate(async () => {
       const s = window.session;
       const statuses = [];
@@ -50,8 +41,8 @@ test('finding 1: an oversized write settles within a second, leaves the outbox, 
 });
 
 test('finding 1 over SSE: the server\u2019s 413 settles the write at once, nothing is resent', { timeout: 90_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
-    const links = await startOnPage(a.page, `${server.url}/index.html`);
+  await withPages(suite.browser, 1, async (a) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/index.html`);
     const u = new URL(links.write);
     u.search = '?transport=sse';
     await a.page.goto(u.href);
@@ -73,8 +64,8 @@ test('finding 1 over SSE: the server\u2019s 413 settles the write at once, nothi
 
 for (const transport of ['websocket', 'sse', 'longpoll']) {
   test(`finding 2: 2 x 30 concurrent update() increments over ${transport} give exactly 60`, { timeout: 120_000 }, async () => {
-    await withPages(browser, 2, async (a, b) => {
-      const links = await startOnPage(a.page, `${server.url}/index.html`);
+    await withPages(suite.browser, 2, async (a, b) => {
+      const links = await startOnPage(a.page, `${suite.server.url}/index.html`);
       const u = new URL(links.write);
       u.search = `?transport=${transport}`;
       for (const p of [a, b]) {
@@ -96,8 +87,8 @@ for (const transport of ['websocket', 'sse', 'longpoll']) {
 }
 
 test('finding 3: chat at the state limit shows why a message was not sent, in place, and keeps the text', { timeout: 90_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
-    const links = await startOnPage(a.page, `${server.url}/chat.html`);
+  await withPages(suite.browser, 1, async (a) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/chat.html`);
     // 60 bytes below the server's 256 KiB state limit: no message fits any more.
     assert.equal((await put(keyOf(links.write), { messages: [], blob: 'x'.repeat(262144 - 60) })).status, 200);
     await a.page.waitForFunction(() => typeof window.session.state.blob === 'string');
@@ -114,8 +105,8 @@ test('finding 3: chat at the state limit shows why a message was not sent, in pl
 });
 
 test('finding 3: chat keeps a bounded history, so a full chat trims old messages instead of failing', { timeout: 90_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
-    const links = await startOnPage(a.page, `${server.url}/chat.html`);
+  await withPages(suite.browser, 1, async (a) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/chat.html`);
     const key = keyOf(links.write);
     const messages = Array.from({ length: 120 }, (_, i) => ({ id: `old-${i}`, name: 'Old', text: `${i} ${'o'.repeat(2000)}`, ts: i }));
     assert.equal((await put(key, { messages })).status, 200);
@@ -134,8 +125,8 @@ test('finding 3: chat keeps a bounded history, so a full chat trims old messages
 });
 
 test('finding 3: typing into a deleted chat keeps the text and offers a new chat that takes it along', { timeout: 90_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
-    const links = await startOnPage(a.page, `${server.url}/chat.html`);
+  await withPages(suite.browser, 1, async (a) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/chat.html`);
     const id = keyOf(links.write).split('.')[0];
     const admin = await a.page.evaluate((id) => localStorage.getItem(`session-sync:admin:${id}`), id);
     assert.equal((await api(`/sessions/${admin}`, { method: 'DELETE' })).status, 204);
@@ -156,13 +147,13 @@ test('finding 3: typing into a deleted chat keeps the text and offers a new chat
 });
 
 test('finding 3: an unknown session says so and offers a new one; a mangled #key= is an error, never a new session', { timeout: 90_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
+  await withPages(suite.browser, 1, async (a) => {
     const posts = [];
     a.page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/v1/sessions')) posts.push(r.url()); });
-    await a.page.goto(`${server.url}/chat.html#key=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB`);
+    await a.page.goto(`${suite.server.url}/chat.html#key=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB`);
     await a.page.waitForSelector('#session-problem:has-text("does not exist")');
     assert.equal(await a.page.isVisible('#start-new'), true, 'offers a new chat');
-    await a.page.goto(`${server.url}/tictactoe.html#key=AAAAAAAAAAAA`);
+    await a.page.goto(`${suite.server.url}/tictactoe.html#key=AAAAAAAAAAAA`);
     await a.page.reload();
     await a.page.waitForSelector('#link-error:has-text("This link is broken")');
     assert.equal(await a.page.evaluate(() => location.hash), '#key=AAAAAAAAAAAA', 'the link is left as it was');
@@ -173,15 +164,15 @@ test('finding 3: an unknown session says so and offers a new one; a mangled #key
 });
 
 test('finding 8: character counters, tic-tac-toe says what enforces the rules, the inspector drops stale data on error', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, i) => {
-    const links = await startOnPage(a.page, `${server.url}/chat.html`);
+  await withPages(suite.browser, 2, async (a, i) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/chat.html`);
     assert.equal(await a.page.textContent('#text-count'), '0 / 500');
     await a.page.fill('#text', 'y'.repeat(600));
     assert.equal((await a.page.inputValue('#text')).length, 500, 'the browser stops at maxlength');
     assert.equal(await a.page.textContent('#text-count'), '500 / 500', 'and the counter says so');
     assert.equal(await a.page.$eval('#text-count', (e) => e.classList.contains('warn')), true);
 
-    await i.page.goto(`${server.url}/tictactoe.html`);
+    await i.page.goto(`${suite.server.url}/tictactoe.html`);
     const rules = await i.page.evaluate(async () => {
       const html = await (await fetch('tictactoe.html')).text();
       return new DOMParser().parseFromString(html, 'text/html').querySelector('#rules-note').textContent.replace(/\s+/g, ' ');
@@ -190,7 +181,7 @@ test('finding 8: character counters, tic-tac-toe says what enforces the rules, t
     assert.match(rules, /the server does not know tic-tac-toe/);
     assert.doesNotMatch(rules, /out-of-turn move is rejected by the server/);
 
-    await i.page.goto(`${server.url}/inspector.html`);
+    await i.page.goto(`${suite.server.url}/inspector.html`);
     await i.page.fill('#key', links.read);
     await i.page.click('button[type=submit]');
     await i.page.waitForSelector('#report:not([hidden])');
@@ -205,12 +196,12 @@ test('finding 8: character counters, tic-tac-toe says what enforces the rules, t
 });
 
 test('finding 5: the whiteboard streams strokes, undoes my changes, asks before clearing (undoably), boxes hold text', { timeout: 120_000 }, async () => {
-  await withPages(browser, 2, async (a, b) => {
-    await a.page.goto(`${server.url}/whiteboard.html`);
+  await withPages(suite.browser, 2, async (a, b) => {
+    await a.page.goto(`${suite.server.url}/whiteboard.html`);
     await a.page.evaluate(() => localStorage.setItem('session-sync:name', 'Ada'));
-    await b.page.goto(`${server.url}/whiteboard.html`);
+    await b.page.goto(`${suite.server.url}/whiteboard.html`);
     await b.page.evaluate(() => localStorage.setItem('session-sync:name', 'Bo'));
-    const links = await startOnPage(a.page, `${server.url}/whiteboard.html`);
+    const links = await startOnPage(a.page, `${suite.server.url}/whiteboard.html`);
     await b.page.goto(links.write);
     await waitStatus(b.page, 'open');
     const strokes = (p) => p.evaluate(() => Object.keys(window.session.state.strokes || {}).length);
@@ -263,12 +254,12 @@ test('finding 5: the whiteboard streams strokes, undoes my changes, asks before 
 });
 
 test('finding 5: on a 390x844 phone the board fills the screen and cursor labels stay inside it', { timeout: 90_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
-    const phone = await openPage(browser, { viewport: PHONE, hasTouch: true });
+  await withPages(suite.browser, 1, async (a) => {
+    const phone = await openPage(suite.browser, { viewport: PHONE, hasTouch: true });
     try {
-      await a.page.goto(`${server.url}/whiteboard.html`);
+      await a.page.goto(`${suite.server.url}/whiteboard.html`);
       await a.page.evaluate(() => localStorage.setItem('session-sync:name', 'A rather long name'));
-      const links = await startOnPage(a.page, `${server.url}/whiteboard.html`);
+      const links = await startOnPage(a.page, `${suite.server.url}/whiteboard.html`);
       await phone.page.goto(links.write);
       await waitStatus(phone.page, 'open');
       const bb = await phone.page.locator('#board').boundingBox();
@@ -298,10 +289,10 @@ test('finding 5: on a 390x844 phone the board fills the screen and cursor labels
 });
 
 test('finding 6: two tabs of one person are one person: the seat stays theirs, chat lists them once and marks their messages', { timeout: 120_000 }, async () => {
-  await withPages(browser, 2, async (a, b) => {
-    await a.page.goto(`${server.url}/tictactoe.html`);
+  await withPages(suite.browser, 2, async (a, b) => {
+    await a.page.goto(`${suite.server.url}/tictactoe.html`);
     await a.page.evaluate(() => localStorage.setItem('session-sync:name', 'Xena'));
-    const links = await startOnPage(a.page, `${server.url}/tictactoe.html`);
+    const links = await startOnPage(a.page, `${suite.server.url}/tictactoe.html`);
     await a.page.waitForSelector('#me:has-text("You play X")');
     const a2 = await a.context.newPage(); // a second tab of the same person
     await a2.goto(links.write);
@@ -315,7 +306,7 @@ test('finding 6: two tabs of one person are one person: the seat stays theirs, c
     await b.page.waitForSelector('#turn:has-text("Your turn (O)")');
     await a2.close();
 
-    const chat = await startOnPage(a.page, `${server.url}/chat.html`);
+    const chat = await startOnPage(a.page, `${suite.server.url}/chat.html`);
     const tab2 = await a.context.newPage();
     await tab2.goto(chat.write);
     await waitStatus(tab2, 'open');
@@ -340,8 +331,8 @@ test('finding 4: the README example shares itself, and a broken #key= shows a cl
   const snippet = section.match(/```html\n([\s\S]*?)```/)[1];
   assert.match(section, /`keys\.admin`, `keys\.write` and `keys\.read`/, 'README names the create response fields');
   assert.match(section, /says: /, 'README shows the wscat chat');
-  const example = `${server.url}/readme-example.html`;
-  await withPages(browser, 2, async (a, b) => {
+  const example = `${suite.server.url}/readme-example.html`;
+  await withPages(suite.browser, 2, async (a, b) => {
     for (const p of [a, b]) {
       await p.page.route(example, (route) => route.fulfill({ contentType: 'text/html', body: `<!doctype html><title>example</title><body>loading</body>${snippet}` }));
     }
@@ -370,11 +361,11 @@ test('finding 4: the README example shares itself, and a broken #key= shows a cl
 });
 
 test('finding 7: phone layout: one-row header with a menu, content before the Share card, a readable inspector table; screenshots of every page', { timeout: 180_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
+  await withPages(suite.browser, 1, async (a) => {
     // one session per page, with some content
     const pages = ['index', 'chat', 'tictactoe', 'whiteboard', 'presenter'];
     const linkOf = {};
-    for (const p of pages) linkOf[p] = (await startOnPage(a.page, `${server.url}/${p}.html`)).write;
+    for (const p of pages) linkOf[p] = (await startOnPage(a.page, `${suite.server.url}/${p}.html`)).write;
     await a.page.goto(linkOf.chat);
     await waitStatus(a.page, 'open');
     for (const t of ['Hello there', 'How does it look on a phone?']) { await a.page.fill('#text', t); await a.page.press('#text', 'Enter'); }
@@ -386,7 +377,7 @@ test('finding 7: phone layout: one-row header with a menu, content before the Sh
     await a.page.waitForFunction(() => window.session.pendingCount === 0);
 
     for (const [size, viewport] of [['mobile', PHONE], ['desktop', DESKTOP]]) {
-      const v = await openPage(browser, { viewport });
+      const v = await openPage(suite.browser, { viewport });
       try {
         for (const p of pages) {
           await v.page.goto(linkOf[p]);
@@ -405,7 +396,7 @@ test('finding 7: phone layout: one-row header with a menu, content before the Sh
           }
           await screenshot(v.page, `${size}-${p}`);
         }
-        await v.page.goto(`${server.url}/inspector.html`);
+        await v.page.goto(`${suite.server.url}/inspector.html`);
         await v.page.fill('#key', linkOf.chat);
         await v.page.click('button[type=submit]');
         await v.page.waitForSelector('#ops td');

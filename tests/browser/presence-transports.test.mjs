@@ -1,18 +1,9 @@
 // Presence on every transport (issue 14): a chat over WebSocket, one over SSE and one over
 // long-poll see each other in the online list, and a closed SSE tab leaves it.
-import { test, before, after } from 'node:test';
-import { startDevServer } from '../helpers/devserver.mjs';
-import { launchBrowser, withPages, waitStatus, startOnPage } from '../helpers/browser.mjs';
+import { test } from 'node:test';
+import { browserSuite, withPages, waitStatus, startOnPage } from '../helpers/browser.mjs';
 
-let server;
-let browser;
-before(async () => {
-  [server, browser] = await Promise.all([startDevServer({ vars: { HTTP_PRESENCE_TTL_SECONDS: '4' } }), launchBrowser()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite({ vars: { HTTP_PRESENCE_TTL_SECONDS: '4' } });
 
 /** The share link with `?transport=` set. */
 const over = (link, transport) => { const u = new URL(link); u.searchParams.set('transport', transport); return u.href; };
@@ -20,15 +11,15 @@ const over = (link, transport) => { const u = new URL(link); u.searchParams.set(
 const online = (page) => page.$$eval('#people li', (items) => items.map((li) => li.textContent).sort());
 
 async function named(page, name, url) {
-  await page.goto(`${server.url}/chat.html`);
+  await page.goto(`${suite.server.url}/chat.html`);
   await page.evaluate((n) => localStorage.setItem('session-sync:name', n), name);
   if (url) await page.goto(url);
 }
 
 test('chat over WebSocket, SSE and long-poll: everyone sees everyone online; a closed SSE tab leaves', { timeout: 120_000 }, async () => {
-  await withPages(browser, 3, async (ws, sse, poll) => {
+  await withPages(suite.browser, 3, async (ws, sse, poll) => {
     await named(ws.page, 'Wes');
-    const links = await startOnPage(ws.page, `${server.url}/chat.html`);
+    const links = await startOnPage(ws.page, `${suite.server.url}/chat.html`);
     await named(sse.page, 'Sue', over(links.write, 'sse'));
     await named(poll.page, 'Lou', over(links.write, 'longpoll'));
     await Promise.all([waitStatus(sse.page, 'open'), waitStatus(poll.page, 'open')]);

@@ -1,28 +1,19 @@
 // Browser tests of the SDK through the pages, in real Chromium against a real `wrangler dev`:
 // start + join by link, offline writes on both sides converging, update() counters, and the
 // SSE / long-poll fallbacks (forced, and automatic when WebSockets are blocked).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDevServer } from '../helpers/devserver.mjs';
-import { launchBrowser, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
+import { browserSuite, withPages, screenshot, waitStatus, startOnPage } from '../helpers/browser.mjs';
 
-let server;
-let browser;
-before(async () => {
-  [server, browser] = await Promise.all([startDevServer(), launchBrowser()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 const editorJson = (page) => page.inputValue('#state-editor').then((v) => JSON.parse(v));
 
 test('one context starts a session, another joins by link, changes flow both ways; read-only link cannot write', { timeout: 90_000 }, async () => {
-  await withPages(browser, 3, async (a, b, c) => {
-    await a.page.goto(`${server.url}/`);
+  await withPages(suite.browser, 3, async (a, b, c) => {
+    await a.page.goto(`${suite.server.url}/`);
     await screenshot(a.page, 'index-landing');
-    const links = await startOnPage(a.page, `${server.url}/index.html`);
+    const links = await startOnPage(a.page, `${suite.server.url}/index.html`);
     assert.match(links.write, /\/(index\.html)?#key=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+&read=/);
     assert.match(links.read, /\/(index\.html)?#key=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     assert.ok(!links.write.split('#')[0].includes('key'), 'key only in the fragment');
@@ -63,10 +54,10 @@ test('one context starts a session, another joins by link, changes flow both way
 });
 
 test('chat: offline writes on both sides converge, each message exactly once', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, b) => {
-    await a.page.goto(`${server.url}/chat.html`);
+  await withPages(suite.browser, 2, async (a, b) => {
+    await a.page.goto(`${suite.server.url}/chat.html`);
     await screenshot(a.page, 'chat-start');
-    const links = await startOnPage(a.page, `${server.url}/chat.html`);
+    const links = await startOnPage(a.page, `${suite.server.url}/chat.html`);
     await b.page.goto(links.write);
     await waitStatus(b.page, 'open');
     for (const [p, n] of [[a.page, 'Alice'], [b.page, 'Bob']]) {
@@ -108,7 +99,7 @@ test('chat: offline writes on both sides converge, each message exactly once', {
 
     // the server agrees: six distinct entries
     const key = new URL(links.write).hash.match(/key=([^&]+)/)[1];
-    const st = await (await fetch(`${server.url}/api/v1/sessions/${key}`)).json();
+    const st = await (await fetch(`${suite.server.url}/api/v1/sessions/${key}`)).json();
     assert.equal(st.state.messages.length, 6);
     assert.equal(new Set(st.state.messages.map((m) => m.id)).size, 6);
     await screenshot(b.page, 'chat');
@@ -119,8 +110,8 @@ test('chat: offline writes on both sides converge, each message exactly once', {
 });
 
 test('update() counters: increments made offline and concurrently are never lost or doubled', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, b) => {
-    const links = await startOnPage(a.page, `${server.url}/index.html`);
+  await withPages(suite.browser, 2, async (a, b) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/index.html`);
     await b.page.goto(links.write);
     await waitStatus(b.page, 'open');
     const inc = (p, n) => p.evaluate((n) => Promise.all(Array.from({ length: n },
@@ -139,7 +130,7 @@ test('update() counters: increments made offline and concurrently are never lost
     const done = (p) => p.waitForFunction(() => window.session.pendingCount === 0 && window.session.state.count === 15, null, { timeout: 20000 });
     await Promise.all([done(a.page), done(b.page)]);
     const key = new URL(links.write).hash.match(/key=([^&]+)/)[1];
-    const st = await (await fetch(`${server.url}/api/v1/sessions/${key}`)).json();
+    const st = await (await fetch(`${suite.server.url}/api/v1/sessions/${key}`)).json();
     assert.equal(st.state.count, 15);
     assert.deepEqual([...a.errors, ...b.errors], []);
   });
@@ -147,8 +138,8 @@ test('update() counters: increments made offline and concurrently are never lost
 
 for (const transport of ['sse', 'longpoll']) {
   test(`forced ${transport} transport: receives live changes and writes over HTTP`, { timeout: 90_000 }, async () => {
-    await withPages(browser, 2, async (a, b) => {
-      const links = await startOnPage(a.page, `${server.url}/index.html`);
+    await withPages(suite.browser, 2, async (a, b) => {
+      const links = await startOnPage(a.page, `${suite.server.url}/index.html`);
       const u = new URL(links.write);
       u.search = `?transport=${transport}`;
       await b.page.goto(u.href);
@@ -172,8 +163,8 @@ for (const transport of ['sse', 'longpoll']) {
 }
 
 test('batch=1: a page on coalesced updates stays in step with a live one', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, b) => {
-    const links = await startOnPage(a.page, `${server.url}/index.html`);
+  await withPages(suite.browser, 2, async (a, b) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/index.html`);
     const u = new URL(links.write);
     u.search = '?batch=1';
     await b.page.goto(u.href);
@@ -190,8 +181,8 @@ test('batch=1: a page on coalesced updates stays in step with a live one', { tim
 });
 
 test('auto transport falls back to SSE when WebSockets are blocked', { timeout: 90_000 }, async () => {
-  await withPages(browser, 2, async (a, b) => {
-    const links = await startOnPage(a.page, `${server.url}/index.html`);
+  await withPages(suite.browser, 2, async (a, b) => {
+    const links = await startOnPage(a.page, `${suite.server.url}/index.html`);
     await b.page.routeWebSocket(/\/ws/, (ws) => ws.close({ code: 1011, reason: 'blocked by test' }));
     await b.page.goto(links.write);
     await waitStatus(b.page, 'open', 20000);
@@ -204,16 +195,16 @@ test('auto transport falls back to SSE when WebSockets are blocked', { timeout: 
 });
 
 test('unknown key shows an error; deleting the session closes connected pages', { timeout: 90_000 }, async () => {
-  await withPages(browser, 1, async (a) => {
-    await a.page.goto(`${server.url}/chat.html#key=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB`);
+  await withPages(suite.browser, 1, async (a) => {
+    await a.page.goto(`${suite.server.url}/chat.html#key=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB`);
     await a.page.waitForSelector('[role=alert]:has-text("does not exist")');
     await screenshot(a.page, 'chat-unknown-key');
 
-    const links = await startOnPage(a.page, `${server.url}/chat.html`);
+    const links = await startOnPage(a.page, `${suite.server.url}/chat.html`);
     const id = new URL(links.write).hash.match(/key=([^.]+)\./)[1];
     const admin = await a.page.evaluate((id) => localStorage.getItem(`session-sync:admin:${id}`), id);
     assert.ok(admin, 'creator keeps the admin key locally');
-    const del = await fetch(`${server.url}/api/v1/sessions/${admin}`, { method: 'DELETE' });
+    const del = await fetch(`${suite.server.url}/api/v1/sessions/${admin}`, { method: 'DELETE' });
     assert.equal(del.status, 204);
     await waitStatus(a.page, 'closed');
     assert.equal(await a.page.evaluate(() => window.session.error && window.session.error.code), 'session_not_found');

@@ -1,5 +1,7 @@
 // Browser helpers for tests/browser: one headless Chromium per test file (playwright-core),
 // pages that record console errors, and screenshots into test-artifacts/screenshots/.
+import { before, after } from 'node:test';
+import { startDevServer } from './devserver.mjs';
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -74,4 +76,23 @@ export async function startOnPage(page, url) {
     write: await page.inputValue('#share-write'),
     read: await page.inputValue('#share-read'),
   };
+}
+
+/**
+ * Registers the usual setup of a browser suite: one `wrangler dev` (with `serverOpts`) and one
+ * Chromium, started before the tests and stopped after them. Read them as `suite.server` and
+ * `suite.browser` inside tests.
+ * @param {object} [serverOpts] options of startDevServer
+ * @returns {{server: any, browser: any}}
+ */
+export function browserSuite(serverOpts) {
+  const suite = { server: null, browser: null };
+  before(async () => {
+    [suite.server, suite.browser] = await Promise.all([startDevServer(serverOpts), launchBrowser()]);
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.server?.stop();
+  });
+  return suite;
 }

@@ -19,6 +19,3 @@ export async function waitFor(probe, { timeoutMs = 10_000, intervalMs = 50, what
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
-
-/** The earlier name of `waitFor`, kept for the suites that import it. */
-export const pollUntil = waitFor;

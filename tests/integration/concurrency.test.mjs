@@ -3,6 +3,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
+import { waitFor } from '../helpers/poll.mjs';
 import { req, createSession, getState, sessionPath, sleep, etagVersion } from '../helpers/http.mjs';
 
 let srv;
@@ -12,20 +13,17 @@ after(async () => { await srv?.stop(); });
 
 /**
  * Retries a request whose answer was lost (connection reset, or a 503 while wrangler dev
- * reloads) until it gets one, for up to 30 s. The pause between tries is backoff, not waiting
- * for something to happen.
+ * reloads): waits until an answer other than 503 comes, for up to 30 s.
  */
 async function retrying(fn) {
-  const deadline = Date.now() + 30_000;
-  for (let i = 0; ; i++) {
-    try {
-      const r = await fn();
-      if (r.status !== 503 || Date.now() > deadline) return r;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-    }
-    await sleep(100 * Math.min(i + 1, 5));
-  }
+  let last;
+  const answered = async () => {
+    try { last = await fn(); } catch (e) { last = e; return false; }
+    return last.status !== 503;
+  };
+  await waitFor(answered, { timeoutMs: 30_000, intervalMs: 100, what: 'an answer other than 503' }).catch(() => {});
+  if (last instanceof Error) throw last;
+  return last; // after 30 s of 503s, the last 503 itself
 }
 
 const CLIENTS = 20;

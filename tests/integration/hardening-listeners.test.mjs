@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, sessionPath, assertError } from '../helpers/http.mjs';
 import { openSSE } from '../helpers/ws.mjs';
-import { pollUntil } from '../helpers/poll.mjs';
+import { waitFor } from '../helpers/poll.mjs';
 
 let srv;
 before(async () => { srv = await startDevServer({ vars: { MAX_SSE_STREAMS: '4', MAX_LONG_POLLS: '3' } }); });
@@ -46,7 +46,7 @@ describe('finding 3: rotation ends HTTP listeners opened with the old keys', () 
   test('a long-poll parked on the old read key answers 403 key_rotated, not the new state', async () => {
     const s = await createSession(srv.url, { state: { n: 0 } });
     const parked = longPoll(s.keys.read, 1);
-    await pollUntil(async () => (await info(s.keys.admin)).longPolls === 1, { what: 'the long-poll is parked' });
+    await waitFor(async () => (await info(s.keys.admin)).longPolls === 1, { what: 'the long-poll is parked' });
     const rot = await req(srv.url, 'POST', sessionPath(s.keys.admin, '/rotate'));
     assert.equal(rot.status, 200);
     assertError(await parked, 403, 'key_rotated', 'parked long-poll');
@@ -69,7 +69,7 @@ describe('finding 3: rotation ends HTTP listeners opened with the old keys', () 
     const sse = await openSSE(`${srv.url}${sessionPath(s.keys.read, '/events')}`);
     await sse.next((m) => m.event === 'welcome');
     const parked = longPoll(s.keys.write, 1);
-    await pollUntil(async () => (await info(s.keys.admin)).longPolls === 1, { what: 'the long-poll is parked' });
+    await waitFor(async () => (await info(s.keys.admin)).longPolls === 1, { what: 'the long-poll is parked' });
     assert.equal((await req(srv.url, 'DELETE', sessionPath(s.keys.admin))).status, 204);
     assert.equal((await sse.next((m) => m.event === 'error')).json.code, 'session_ended');
     await sse.q.waitClose(10_000);
@@ -90,7 +90,7 @@ describe('finding 4: closed SSE streams stop counting', () => {
     const full = await openSSE(`${srv.url}${sessionPath(s.keys.read, '/events')}`);
     assert.equal(full.status, 429, 'MAX_SSE_STREAMS is 4');
     for (const sse of streams) sse.close();
-    await pollUntil(async () => (await info(s.keys.admin)).httpListeners === 0, { what: 'closed streams leave the count' });
+    await waitFor(async () => (await info(s.keys.admin)).httpListeners === 0, { what: 'closed streams leave the count' });
     const again = await openSSE(`${srv.url}${sessionPath(s.keys.read, '/events')}`);
     assert.equal(again.status, 200, 'no write was needed to free the slots');
     again.close();
@@ -102,7 +102,7 @@ describe('finding 4: closed SSE streams stop counting', () => {
     await sse.next((m) => m.event === 'welcome');
     sse.close();
     // The session is erased by its alarm once idle: poll for that outcome (bounded well past the TTL).
-    await pollUntil(async () => (await req(srv.url, 'GET', sessionPath(s.keys.write, '/info'))).status === 404,
+    await waitFor(async () => (await req(srv.url, 'GET', sessionPath(s.keys.write, '/info'))).status === 404,
       { timeoutMs: 40_000, intervalMs: 250, what: 'the idle session expires' });
   });
 });
@@ -111,7 +111,7 @@ describe('finding 5: long-polls have their own limit', () => {
   test('MAX_LONG_POLLS parked at once, then 429; timed-out polls stop counting and never block SSE', async () => {
     const s = await createSession(srv.url, { state: {} });
     const parked = [longPoll(s.keys.read, 1, 2), longPoll(s.keys.read, 1, 2), longPoll(s.keys.read, 1, 2)];
-    await pollUntil(async () => (await info(s.keys.admin)).longPolls === 3, { what: 'three long-polls parked' });
+    await waitFor(async () => (await info(s.keys.admin)).longPolls === 3, { what: 'three long-polls parked' });
     const sse = await openSSE(`${srv.url}${sessionPath(s.keys.read, '/events')}`);
     assert.equal(sse.status, 200, 'long-polls do not count against the SSE limit');
     sse.close();
@@ -119,9 +119,9 @@ describe('finding 5: long-polls have their own limit', () => {
     assertError(fourth, 429, 'too_many_connections', 'fourth long-poll');
     assert.ok(fourth.headers.get('retry-after'), 'Retry-After is set');
     for (const r of await Promise.all(parked)) assert.equal(r.status, 304, 'timed out with no write: 304');
-    await pollUntil(async () => (await info(s.keys.admin)).longPolls === 0, { what: 'timed-out polls leave the count' });
+    await waitFor(async () => (await info(s.keys.admin)).longPolls === 0, { what: 'timed-out polls leave the count' });
     const fifth = longPoll(s.keys.read, 1, 2);
-    await pollUntil(async () => (await info(s.keys.admin)).longPolls === 1, { what: 'a new poll parks again' });
+    await waitFor(async () => (await info(s.keys.admin)).longPolls === 1, { what: 'a new poll parks again' });
     assert.equal((await fifth).status, 304);
   });
 });
