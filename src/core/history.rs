@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::http::{json_whole_number, media_type, parse_json, whole_number};
+use super::http::{json_whole_number, media_type, parse_json, query_pairs, whole_param};
 use super::limits::Limits;
 
 /// Largest piece of a checkpoint's state in one SQLite value (SQLite storage refuses values
@@ -139,11 +139,8 @@ pub struct PageQuery {
 /// Parses `before` and `limit` (1 to 100, default 20); unknown parameters are ignored.
 pub fn page_query(query: Option<&str>) -> Result<PageQuery, ApiError> {
     let mut q = PageQuery { before: None, limit: DEFAULT_PAGE };
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let num = || {
-            whole_number(v).ok_or_else(|| ApiError::InvalidRequest(format!("{k} must be a whole number, got {v:?}")))
-        };
+    for (k, v) in query_pairs(query) {
+        let num = || whole_param(k, v);
         match k {
             "before" => q.before = Some(num()?),
             "limit" => {
@@ -234,11 +231,9 @@ pub fn restore_version(content_type: Option<&str>, body: &[u8]) -> Result<u64, A
 /// The `version` parameter of `GET /sessions/{key}?version=N`, if given.
 pub fn version_query(query: Option<&str>) -> Result<Option<u64>, ApiError> {
     let mut version = None;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        if let Some(("version", v)) = pair.split_once('=').or(Some((pair, ""))) {
-            let n = whole_number(v)
-                .ok_or_else(|| ApiError::InvalidRequest(format!("version must be a whole number, got {v:?}")))?;
-            version = Some(n);
+    for (k, v) in query_pairs(query) {
+        if k == "version" {
+            version = Some(whole_param(k, v)?);
         }
     }
     Ok(version)

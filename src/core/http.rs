@@ -127,6 +127,16 @@ pub fn json_whole_number(value: &Value) -> Option<u64> {
     (f >= 0.0 && f.fract() == 0.0).then_some(f as u64)
 }
 
+/// The `key=value` pairs of a query string (`key` alone reads as `key=`).
+pub fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    query.unwrap_or("").split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+/// Query parameter `key`'s value as a whole number, or `invalid_request` naming it.
+pub fn whole_param(key: &str, value: &str) -> Result<u64, ApiError> {
+    whole_number(value).ok_or_else(|| ApiError::InvalidRequest(format!("{key} must be a whole number, got {value:?}")))
+}
+
 /// A whole number in a header or query string: ASCII digits only, any length; beyond
 /// `u64::MAX` it saturates (a version that large is one no session reaches).
 pub fn whole_number(text: &str) -> Option<u64> {
@@ -239,11 +249,8 @@ pub fn last_event_id(header: Option<&str>) -> Result<Option<u64>, ApiError> {
 /// Parses `after`, `wait`, `since` and `batch` from a query string; unknown parameters are ignored.
 pub fn read_query(query: Option<&str>, limits: &Limits) -> Result<ReadQuery, ApiError> {
     let mut q = ReadQuery::default();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let num = || {
-            whole_number(v).ok_or_else(|| ApiError::InvalidRequest(format!("{k} must be a whole number, got {v:?}")))
-        };
+    for (k, v) in query_pairs(query) {
+        let num = || whole_param(k, v);
         match k {
             "after" => q.after = Some(num()?),
             "wait" => q.wait_seconds = Some(num()?.min(limits.max_long_poll_seconds)),
