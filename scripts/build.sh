@@ -19,6 +19,9 @@ mkdir -p www/vendor
 cp node_modules/chess.js/dist/esm/chess.js www/vendor/chess.js
 cp node_modules/chess.js/LICENSE www/vendor/chess.js.LICENSE
 echo "[build] www/vendor/chess.js (chess.js $(node -p "require('./node_modules/chess.js/package.json').version" 2>/dev/null || echo '?'))"
+# The client SDK (packages/client, source in src/): dist/ and the browser bundle www/sdk/session-sync.js
+# (both build products, gitignored). Declarations too when TypeScript is installed.
+bash scripts/with-node.sh node packages/client/build.mjs
 echo "[build] worker-build --release"
 worker-build --release . >target-build.log 2>&1 || { tail -n 60 target-build.log >&2; echo "[build] FAILED (full log: target-build.log)" >&2; exit 1; }
 # worker-build keeps the name section (~165 KB); strip it and the producers section.

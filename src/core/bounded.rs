@@ -188,4 +188,4 @@ fn removed_size(state: &Value, path: &Pointer) -> Option<usize> {
 
 #[cfg(test)]
 #[path = "bounded_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -109,7 +109,7 @@ fn model_op(doc: &mut Value, op: &Value) -> Option<()> {
 }
 
 /// RFC 7396 applied plainly.
-fn model_merge(target: &mut Value, patch: &Value) {
+pub(crate) fn model_merge(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
         *target = patch.clone();
         return;
@@ -129,7 +129,7 @@ fn model_merge(target: &mut Value, patch: &Value) {
 }
 
 /// What the model says a patch leads to: the new state, or the code of the error.
-fn model_patch(doc: &Value, ops: &[Value], bounds: &Bounds) -> Result<Value, &'static str> {
+pub(crate) fn model_patch(doc: &Value, ops: &[Value], bounds: &Bounds) -> Result<Value, &'static str> {
     if ops.len() > bounds.max_ops {
         return Err("too_many_ops");
     }
@@ -150,7 +150,7 @@ fn random_key(rng: &mut Rng) -> String {
     ["a", "b", "k", "", "~", "/", "a~1b", "x/y", "0", "-"][rng.below(10)].to_owned()
 }
 
-fn random_value(rng: &mut Rng, depth: usize) -> Value {
+pub(crate) fn random_value(rng: &mut Rng, depth: usize) -> Value {
     match rng.below(if depth == 0 { 4 } else { 7 }) {
         0 => Value::Null,
         1 => json!(rng.below(1000)),
@@ -188,7 +188,7 @@ fn random_pointer(rng: &mut Rng, doc: &Value) -> String {
     pointer
 }
 
-fn random_op(rng: &mut Rng, doc: &Value) -> Value {
+pub(crate) fn random_op(rng: &mut Rng, doc: &Value) -> Value {
     let path = random_pointer(rng, doc);
     let from = if rng.below(3) == 0 { String::new() } else { random_pointer(rng, doc) };
     match rng.below(6) {

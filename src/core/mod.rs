@@ -4,6 +4,7 @@
 
 pub mod abuse;
 pub mod bounded;
+pub mod doc;
 pub mod document;
 pub mod error;
 #[cfg(test)]

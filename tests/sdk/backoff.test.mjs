@@ -1,8 +1,8 @@
-// Unit tests of www/sdk/backoff.js (jittered exponential backoff).
+// Unit tests of packages/client/src/backoff.js (jittered exponential backoff).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, createBackoff } from '../../www/sdk/backoff.js';
-import { DEFAULTS } from '../../www/sdk/session-sync.js';
+import { backoffDelay, createBackoff } from '../../packages/client/src/backoff.js';
+import { DEFAULTS } from '../../packages/client/src/index.js';
 
 const opts = { initialMs: 100, maxMs: 5000, factor: 2, jitter: 0.5 };
 

@@ -1,7 +1,7 @@
-// Unit tests of www/sdk/outbox.js: ordering, in-flight window, acks, resends, conditional ops.
+// Unit tests of packages/client/src/outbox.js: ordering, in-flight window, acks, resends, conditional ops.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Outbox, makeOp } from '../../www/sdk/outbox.js';
+import { Outbox, makeOp } from '../../packages/client/src/outbox.js';
 
 const merge = (n) => ({ kind: 'merge', merge: { n } });
 const ids = (ops) => ops.map((o) => o.opId);

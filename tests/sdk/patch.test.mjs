@@ -1,7 +1,7 @@
-// Unit tests of www/sdk/patch.js: JSON Merge Patch (RFC 7396) and JSON Patch (RFC 6902).
+// Unit tests of packages/client/src/patch.js: JSON Merge Patch (RFC 7396) and JSON Patch (RFC 6902).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyMergePatch, applyJsonPatch, applyWrite, deepEqual, clone, PatchError } from '../../www/sdk/patch.js';
+import { applyMergePatch, applyJsonPatch, applyWrite, deepEqual, clone, PatchError } from '../../packages/client/src/patch.js';
 
 test('merge patch: RFC 7396 appendix examples', () => {
   const cases = [

@@ -1,10 +1,10 @@
-// Unit tests of www/sdk/rebase.js: optimistic view = confirmed state + pending ops, rebase on
+// Unit tests of packages/client/src/rebase.js: optimistic view = confirmed state + pending ops, rebase on
 // remote updates, rollback on reject, update(fn) retry on conflict, resume after reconnect.
 // The last tests run clients against a tiny in-memory model of the server (P1..P6).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SyncState, applyPending } from '../../www/sdk/rebase.js';
-import { applyWrite } from '../../www/sdk/patch.js';
+import { SyncState, applyPending } from '../../packages/client/src/rebase.js';
+import { applyWrite } from '../../packages/client/src/patch.js';
 
 test('local writes show at once and stay on top of remote updates (rebase)', () => {
   const s = new SyncState({ a: 1 }, 1);

@@ -2,10 +2,10 @@
 // runs in Node against a scripted fake WebSocket / fetch, so each case is exact and instant.
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session, DEFAULTS, SyncError } from '../../www/sdk/session-sync.js';
-import { createFailureCounter } from '../../www/sdk/backoff.js';
-import { frameBytes, oversize } from '../../www/sdk/errors.js';
-import { hashKeyProblem, keyFromHash, hashOf } from '../../www/sdk/links.js';
+import { Session, DEFAULTS, SyncError } from '../../packages/client/src/index.js';
+import { createFailureCounter } from '../../packages/client/src/backoff.js';
+import { frameBytes, oversize } from '../../packages/client/src/errors.js';
+import { hashKeyProblem, keyFromHash, hashOf } from '../../packages/client/src/links.js';
 
 const KEY = 'AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB';
 const LIMITS = { maxMessageBytes: 1000, maxMessagesPerSecond: 100, maxPresenceBytes: 200, maxClients: 8 };
