@@ -42,7 +42,7 @@ mkdirSync(WWW_SDK, { recursive: true });
 copyFileSync(join(DIST, 'session-sync.js'), join(WWW_SDK, 'session-sync.js'));
 
 if (withTypes) {
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', join(HERE, 'tsconfig.json')], { stdio: 'inherit' });
   if (r.status !== 0) { console.error('[sdk] tsc failed'); process.exit(1); }
   if (!existsSync(join(DIST, 'types', 'index.d.ts'))) { console.error('[sdk] no declarations emitted'); process.exit(1); }

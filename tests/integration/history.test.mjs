@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath, assertError } from '../helpers/http.mjs';
 import { connectWelcome, wsPath, write } from '../helpers/ws.mjs';
-import { History } from '../../www/sdk/history.js';
+import { History } from '../../packages/client/src/history.js';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 

@@ -1,221 +1,238 @@
-// The connection lifecycle of a Session: connect, lose, reconnect with backoff (and stop when the
-// same failure keeps repeating), fall back to SSE / long-poll, heartbeat, shut down. These are
-// Session methods kept in their own file; `installConnection(Session)` adds them to the class.
+// The connection lifecycle of a Session: open a transport (policy.js picks which), wait for its
+// `welcome` (connectTimeoutMs), reassemble part frames (P16), and when it ends decide between
+// the end of the session, a fallback and a reconnect with backoff (stopping when the same
+// failure keeps repeating). The transports know nothing of sessions; the session knows nothing
+// of transports: both talk to this class through the small interfaces below.
 import { apiBase } from './defaults.js';
-import { SyncError, FATAL_CLOSE, CLOSE_TOO_LARGE, readError } from './errors.js';
-import { connectWs } from './transports/ws.js';
-import { connectSse } from './transports/sse.js';
-import { connectLongPoll } from './transports/longpoll.js';
+import { SyncError, FATAL_CLOSE, CLOSE_TOO_LARGE, readError, networkError } from './errors.js';
+import { createBackoff, createFailureCounter } from './backoff.js';
+import { createFallbackPolicy, TRANSPORTS } from './transports/policy.js';
+import { PartAssembler } from './parts.js';
 
 const g = /** @type {any} */ (globalThis);
 
-/** Connection methods of {@link import('./session-sync.js').Session}. */
-class Connection {
-  // ---- connection ---------------------------------------------------------------------
+/**
+ * What the connection needs from its session.
+ * @typedef {object} ConnectionHost
+ * @property {string} key
+ * @property {import('./defaults.js').Options} options
+ * @property {import('./transports/types.js').TransportDeps} deps
+ * @property {() => number|null} since        resume from this version (null: snapshot)
+ * @property {() => number} version
+ * @property {(opId:string) => boolean} isPending
+ * @property {() => string|null} clientId
+ * @property {() => string} status
+ * @property {(status:string) => void} setStatus
+ * @property {(frame:any) => void} frame      a whole server frame
+ * @property {(line:string) => void} text     a chat line
+ * @property {(epoch:number) => void} tooLarge the server refused a frame sent on `epoch` (1009)
+ * @property {(err:SyncError) => void} fatal  the session cannot go on (4003, 4004, 404)
+ * @property {(type:string, ...args:any[]) => void} emit
+ */
 
-  _bindWindow() {
-    if (typeof g.addEventListener !== 'function') return;
-    this._onOnline = () => this._reconnectNow();
-    this._onOffline = () => this._drop('offline', false);
-    this._onVisible = () => {
-      if (g.document && g.document.visibilityState !== 'visible') return;
-      if (this.status === 'open') this._probeAlive();
-      else this._reconnectNow();
-    };
-    g.addEventListener('online', this._onOnline);
-    g.addEventListener('offline', this._onOffline);
-    if (this.options.reconnectOnVisible && g.document) g.document.addEventListener('visibilitychange', this._onVisible);
+/** One session's connection: at most one transport at a time. */
+export class Connection {
+  /** @param {ConnectionHost} host */
+  constructor(host) {
+    this.host = host;
+    const o = host.options;
+    this.policy = createFallbackPolicy(o);
+    this.backoff = createBackoff(o.backoff);
+    this.sameFailure = createFailureCounter(o.maxReconnectAttempts);
+    /** Connection number: writes remember the one they were sent on. */
+    this.epoch = 0;
+    /** @type {import('./transports/types.js').Transport|null} */
+    this.transport = null;
+    this.welcomed = false;
+    this.openedAt = 0;
+    this.retryTimer = null;
+    this.connectTimer = null;
+    /** Why the SDK stopped reconnecting, if it did. @type {SyncError|null} */
+    this.gaveUp = null;
   }
 
-  _unbindWindow() {
-    if (typeof g.removeEventListener !== 'function') return;
-    g.removeEventListener('online', this._onOnline);
-    g.removeEventListener('offline', this._onOffline);
-    if (g.document) g.document.removeEventListener('visibilitychange', this._onVisible);
+  /** The transport in use (or about to be): 'websocket', 'sse' or 'longpoll'. */
+  get kind() { return this.policy.kind; }
+
+  /** True while a transport is up and welcomed. */
+  get open() { return !!this.transport && this.welcomed; }
+
+  /** Starts: listens to the browser's online / offline / visibility and connects. */
+  start() {
+    this.bindWindow();
+    this.connect();
   }
 
-  _isOffline() { return g.navigator && g.navigator.onLine === false; }
+  /** Sends a frame on the open transport; false when there is none. @param {any} frame */
+  send(frame) { return this.open ? this.transport.send(frame) : false; }
 
-  _connect() {
-    clearTimeout(this._retryTimer);
-    this._retryTimer = null;
-    if (this.status === 'closed') return;
-    if (this._conn) { try { this._conn.close(); } catch {} this._conn = null; }
-    if (this._isOffline()) { this._epoch++; this._setStatus('offline'); return; }
-    const epoch = ++this._epoch;
-    this._setStatus('connecting');
-    const http = apiBase(this.options);
-    const base = http.startsWith('http') ? http : new URL(http, g.location.href).href;
-    if (this.transport === 'websocket') connectWs(this, epoch, base);
-    else if (this.transport === 'sse') connectSse(this, epoch, base);
-    else connectLongPoll(this, epoch, base);
-  }
-
-  _reconnectNow() {
-    if (this.status !== 'offline') return; // open, closed, or an attempt is under way
-    this.reconnect();
-  }
-
-  /** Abandons the current connection (if any). `retry`: schedule a reconnect with backoff. */
-  _drop(reason, retry) {
-    const conn = this._conn;
-    this._conn = null;
-    this._epoch++;
-    if (conn) { try { conn.close(); } catch {} }
-    this._stopHeartbeat();
-    if (this.status === 'closed') return;
-    this._setStatus('offline');
-    if (retry) this._scheduleReconnect();
-  }
-
-  _scheduleReconnect() {
-    clearTimeout(this._retryTimer);
-    const delay = this._backoff.next();
-    this._retryTimer = setTimeout(() => this._connect(), delay);
-  }
-
-  /**
-   * Called when a connection ended. Decides between a fatal close, a transport fallback and
-   * a reconnect with backoff.
-   */
-  async _lost(epoch, info) {
-    if (epoch !== this._epoch || this.status === 'closed') return;
-    this._conn = null;
-    this._stopHeartbeat();
-    this._epoch++;
-    if (info.code && FATAL_CLOSE[info.code]) {
-      this._shutdown(new SyncError(FATAL_CLOSE[info.code], `connection closed with ${info.code}`));
-      return;
-    }
-    if (info.welcomed && Date.now() - this._openedAt >= this.options.stableConnectionMs) this._sameFailure.reset();
-    if (info.code === CLOSE_TOO_LARGE) this._dropTooLarge(epoch);
-    this._setStatus('offline');
-    const cause = info.code ? `closed with ${info.code}` : info.welcomed ? 'connection lost' : 'could not connect';
-    const lostEpoch = this._epoch;
-    if (!info.welcomed) {
-      this._failures++;
-      // The browser hides why a WebSocket / EventSource failed: ask plain HTTP.
-      const probe = await this._probe();
-      if (this.status === 'closed' || this._epoch !== lostEpoch) return; // reconnected meanwhile
-      if (probe.fatal) { this._shutdown(probe.fatal); return; }
-      if (probe.ok && this.options.transport === 'auto') {
-        if (this.transport === 'websocket' && this._failures >= this.options.wsFailuresBeforeFallback) {
-          this._switchTransport('sse');
-        } else if (this.transport === 'sse' && this._failures >= this.options.sseFailuresBeforeFallback) {
-          this._switchTransport('longpoll');
+  /** Opens a new transport now (closing the current one). */
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.host.status() === 'closed') return;
+    this.closeTransport();
+    if (g.navigator && g.navigator.onLine === false) { this.host.setStatus('offline'); return; }
+    const epoch = this.epoch;
+    this.host.setStatus('connecting');
+    const http = apiBase(this.host.options);
+    const httpBase = http.startsWith('http') || !g.location ? http : new URL(http, g.location.href).href;
+    const parts = new PartAssembler();
+    const live = () => epoch === this.epoch;
+    /** @type {import('./transports/types.js').TransportContext} */
+    const ctx = {
+      httpBase, key: this.host.key, since: this.host.since(), options: this.host.options, deps: this.host.deps,
+      version: this.host.version, isPending: this.host.isPending, clientId: this.host.clientId,
+      onText: (line) => { if (live()) this.host.text(line); },
+      onLost: (info) => { if (live()) this.lost(info); },
+      onFrame: (raw) => {
+        if (!live()) return;
+        let frame;
+        try { frame = parts.push(raw); } catch (e) {
+          this.host.emit('error', e);
+          this.lost({ reason: 'protocol' }); // resumes from the last whole version
+          return;
         }
-      }
-    }
-    if (this._retryTimer !== null || this.status === 'closed') return;
-    const { count, giveUp } = this._sameFailure.record(`${this.transport} ${cause}`);
-    if (giveUp) this._giveUp(`${this.transport} ${cause}`, count);
-    else this._scheduleReconnect();
+        if (!frame) return;
+        if (frame.type === 'welcome') this.onWelcome();
+        this.host.frame(frame);
+      },
+    };
+    this.connectTimer = setTimeout(() => { if (live() && !this.welcomed) this.lost({ reason: 'timeout' }); }, this.host.options.connectTimeoutMs);
+    this.transport = TRANSPORTS[this.kind](ctx);
+  }
+
+  onWelcome() {
+    clearTimeout(this.connectTimer);
+    this.welcomed = true;
+    this.openedAt = Date.now();
+    this.policy.succeeded();
+    this.backoff.reset();
+  }
+
+  /** Ends the current transport without a report; later callbacks of it are ignored. */
+  closeTransport() {
+    clearTimeout(this.connectTimer);
+    const t = this.transport;
+    this.transport = null;
+    this.welcomed = false;
+    this.epoch++;
+    if (t) { try { t.close(); } catch {} }
+  }
+
+  /** Abandons the connection (offline, or a resync); `retry` schedules a reconnect with backoff. */
+  drop(retry) {
+    this.closeTransport();
+    if (this.host.status() === 'closed') return;
+    this.host.setStatus('offline');
+    if (retry) this.schedule(new SyncError('connection_lost', 'connection dropped'));
+  }
+
+  /** Tries again at once, starting over from WebSocket: `session.reconnect()`, back online. */
+  reconnectNow() {
+    if (this.host.status() === 'closed') return;
+    this.gaveUp = null;
+    this.sameFailure.reset();
+    this.backoff.reset();
+    const changed = this.policy.reset();
+    if (changed) this.host.emit('transport', changed);
+    this.connect();
+  }
+
+  /** Sends a ping on a WebSocket now (the page became visible: is the link still alive?). */
+  probe() { if (this.open && this.transport.probe) this.transport.probe(); }
+
+  /** Stops for good: no transport, no timers, no window listeners. */
+  stop() {
+    this.closeTransport();
+    clearTimeout(this.retryTimer);
+    this.unbindWindow();
+  }
+
+  /** Schedules the next attempt and says when (event `retry` with a SyncError: code, `retryInMs`). */
+  schedule(err) {
+    clearTimeout(this.retryTimer);
+    const delay = Math.max(this.backoff.next(), err.retryAfterMs || 0);
+    err.retryInMs = delay;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.host.emit('retry', err);
   }
 
   /**
-   * The server closed with 1009 (P11): the largest write in flight on that connection is the
-   * frame it refused. It settles with `message_too_large` and is never resent, and frames of
-   * that size are refused locally from now on, so the reconnect cannot loop.
+   * The transport ended. Decides between the end of the session, a fallback and a reconnect.
+   * @param {import('./transports/types.js').LostInfo} info
    */
-  _dropTooLarge(epoch) {
-    const sent = this._sync.outbox.ops.filter((o) => o.sentEpoch === epoch && o.ackedVersion === null && o.bytes);
-    const culprit = sent.sort((a, b) => b.bytes - a.bytes)[0];
-    if (!culprit) {
-      this._emit('error', new SyncError('message_too_large', 'the server closed the connection (1009): a frame was over its limit'));
+  async lost(info) {
+    const welcomed = this.welcomed;
+    const kind = this.kind;
+    this.closeTransport();
+    if (this.host.status() === 'closed') return;
+    if (info.fatal) { this.host.fatal(info.fatal); return; }
+    if (info.code && FATAL_CLOSE[info.code]) {
+      this.host.fatal(new SyncError(FATAL_CLOSE[info.code], `connection closed with ${info.code}`));
       return;
     }
-    this._learnedMaxBytes = Math.min(this._learnedMaxBytes, culprit.bytes - 1);
-    this._fail(culprit, new SyncError('message_too_large',
-      `write of ${culprit.bytes} bytes is over the server's frame limit; it was not applied`, { bytes: culprit.bytes }));
+    if (welcomed && Date.now() - this.openedAt >= this.host.options.stableConnectionMs) this.sameFailure.reset();
+    if (info.code === CLOSE_TOO_LARGE) this.host.tooLarge(this.epoch - 1);
+    this.host.setStatus('offline');
+    const epoch = this.epoch;
+    let cause = info.code ? `closed with ${info.code}` : welcomed ? 'connection lost' : 'could not connect';
+    let err = new SyncError(welcomed ? 'connection_lost' : 'connect_failed', `${kind} ${cause}`);
+    if (welcomed) {
+      const back = this.policy.dropped();
+      if (back) this.host.emit('transport', back);
+    } else {
+      // The browser hides why a WebSocket / EventSource failed: ask plain HTTP.
+      const probe = await this.probeHttp();
+      if (this.host.status() === 'closed' || this.epoch !== epoch) return; // reconnected meanwhile
+      if (probe.fatal) { this.host.fatal(probe.fatal); return; }
+      if (probe.error) { err = probe.error; cause = err.code; }
+      const next = this.policy.failed(!!probe.ok);
+      if (next) { this.sameFailure.reset(); this.backoff.reset(); this.host.emit('transport', next); }
+    }
+    if (this.retryTimer !== null) return;
+    const { count, giveUp } = this.sameFailure.record(`${this.kind} ${cause}`);
+    if (giveUp) this.giveUp(`${this.kind} ${cause}`, count);
+    else this.schedule(err);
   }
 
   /** Stops retrying a failure that keeps repeating, and says so. Pending writes stay queued. */
-  _giveUp(cause, count) {
-    this.error = new SyncError('reconnect_failed',
+  giveUp(cause, count) {
+    this.gaveUp = new SyncError('reconnect_failed',
       `stopped reconnecting after ${count} attempts in a row failed the same way (${cause}); writes stay queued: call session.reconnect(), or come back online, to try again`,
       { cause });
-    this._emit('error', this.error);
+    this.host.emit('error', this.gaveUp);
   }
 
-  _switchTransport(kind) {
-    this.transport = kind;
-    this._failures = 0;
-    this._sameFailure.reset();
-    this._backoff.reset();
-    this._emit('transport', kind);
-  }
-
-  async _probe() {
+  /** `GET` the session: fatal (404 / 400), ok, or the transient error (429, 5xx, no answer). */
+  async probeHttp() {
     try {
-      const res = await fetch(`${apiBase(this.options)}/sessions/${encodeURIComponent(this.key)}`, { method: 'GET', cache: 'no-store' });
+      const res = await this.host.deps.fetch(`${apiBase(this.host.options)}/sessions/${encodeURIComponent(this.host.key)}`, { method: 'GET', cache: 'no-store' });
       if (res.status === 404 || res.status === 400) return { fatal: await readError(res) };
-      return { ok: res.ok };
-    } catch {
-      return { ok: false };
+      return res.ok ? { ok: true } : { error: await readError(res) };
+    } catch (e) {
+      return { error: networkError(e) };
     }
   }
 
-  _shutdown(error) {
-    this.error = error;
-    const conn = this._conn;
-    this._conn = null;
-    this._epoch++;
-    if (conn) { try { conn.close(); } catch {} }
-    this._stopHeartbeat();
-    clearTimeout(this._retryTimer);
-    clearTimeout(this._flushTimer);
-    clearTimeout(this.presence._timer);
-    this._unbindWindow();
-    this._setStatus('closed');
-    const err = error || new SyncError('closed', 'the session is closed');
-    for (const w of this._waiters.values()) w.reject(err);
-    this._waiters.clear();
-    this._sync.outbox.ops = []; // every write has settled: nothing is pending any more
-    this._sync.recompute();
-    this._changed('rollback');
-    this._ready.reject(err);
-    if (error) this._emit('error', error);
+  bindWindow() {
+    if (typeof g.addEventListener !== 'function') return;
+    this.onOnline = () => { if (this.host.status() === 'offline') this.reconnectNow(); };
+    this.onOffline = () => this.drop(false);
+    this.onVisible = () => {
+      if (g.document && g.document.visibilityState !== 'visible') return;
+      if (this.open) this.probe();
+      else if (this.host.status() === 'offline') this.reconnectNow();
+    };
+    g.addEventListener('online', this.onOnline);
+    g.addEventListener('offline', this.onOffline);
+    if (this.host.options.reconnectOnVisible && g.document) g.document.addEventListener('visibilitychange', this.onVisible);
   }
 
-  _sendFrame(frame) {
-    if (!this._conn || this.status !== 'open') return false;
-    return this._conn.send(frame);
-  }
-
-  // ---- heartbeat ----------------------------------------------------------------------
-
-  _alive() {
-    if (!this._conn || this._conn.kind !== 'websocket') return;
-    clearTimeout(this._hbTimeout);
-    this._hbTimeout = null;
-    clearTimeout(this._hbTimer);
-    this._hbTimer = setTimeout(() => this._probeAlive(), this.options.heartbeatMs);
-  }
-
-  /** Sends a plain-text ping; without any answer in time the connection is re-made. */
-  _probeAlive() {
-    const conn = this._conn;
-    if (!conn || conn.kind !== 'websocket' || this._hbTimeout) return;
-    const epoch = this._epoch;
-    conn.send('ping');
-    this._hbTimeout = setTimeout(() => {
-      this._hbTimeout = null;
-      if (epoch !== this._epoch) return;
-      conn.close();
-      this._lost(epoch, { welcomed: true });
-    }, this.options.heartbeatTimeoutMs);
-  }
-
-  _stopHeartbeat() {
-    clearTimeout(this._hbTimer);
-    clearTimeout(this._hbTimeout);
-    this._hbTimer = this._hbTimeout = null;
-  }
-}
-
-/** Adds the connection methods to the Session class. @param {Function} cls */
-export function installConnection(cls) {
-  for (const name of Object.getOwnPropertyNames(Connection.prototype)) {
-    if (name !== 'constructor') Object.defineProperty(cls.prototype, name, Object.getOwnPropertyDescriptor(Connection.prototype, name));
+  unbindWindow() {
+    if (typeof g.removeEventListener !== 'function' || !this.onOnline) return;
+    g.removeEventListener('online', this.onOnline);
+    g.removeEventListener('offline', this.onOffline);
+    if (g.document) g.document.removeEventListener('visibilitychange', this.onVisible);
   }
 }

@@ -42,16 +42,33 @@ export const DEFAULTS = Object.freeze({
   hash: true,
   /** Ask for coalesced WebSocket updates (protocol P15): fewer frames for busy sessions, up to one server tick (20 ms) later. */
   batch: false,
+  /** After a fallback to SSE or long-poll has served this long, the next reconnect tries WebSocket again. */
+  upgradeAfterMs: 60000,
+  /** Keep unconfirmed writes in IndexedDB (else localStorage, else memory) and resend them after a reload. */
+  durableOutbox: true,
+  /** Development checks: every state the SDK hands out is deep-frozen, so mutating it (in update(fn), a listener) throws. */
+  dev: false,
 });
 
-/** DEFAULTS with `opts` on top (backoff merged field by field). */
+/**
+ * Every option, as `mergeOptions` returns them.
+ * @typedef {Omit<typeof DEFAULTS, 'backoff'> & {backoff: {initialMs:number, maxMs:number, factor:number, jitter:number}}} Options
+ */
+
+/**
+ * DEFAULTS with `opts` on top (backoff merged field by field).
+ * @param {any} [opts] @returns {Options}
+ */
 export function mergeOptions(opts = {}) {
   const o = { ...DEFAULTS, ...opts };
   o.backoff = { ...DEFAULTS.backoff, ...(opts.backoff || {}) };
   return o;
 }
 
-/** Resolves the HTTP base URL of the API for the given options. */
+/**
+ * Resolves the HTTP base URL of the API for the given options.
+ * @param {{baseUrl?:string, apiPath?:string}} o @returns {string}
+ */
 export function apiBase(o) {
   const g = /** @type {any} */ (globalThis);
   const origin = o.baseUrl || (g.location ? g.location.origin : '');

@@ -3,8 +3,9 @@
 // not involved, and a restore reaches every client (this one included) as an ordinary update.
 import { request } from './http.js';
 
+/** Version history of a session over HTTP: list, get, checkpoint, restore. */
 export class History {
-  /** @param {{key:string, options:{baseUrl?:string, apiPath?:string}}} session */
+  /** @param {{key:string, options:{baseUrl?:string, apiPath?:string}, _deps?:{fetch:typeof fetch}}} session */
   constructor(session) {
     this._session = session;
   }
@@ -18,6 +19,7 @@ export class History {
     const { baseUrl, apiPath } = this._session.options || {};
     if (baseUrl !== undefined) o.baseUrl = baseUrl;
     if (apiPath !== undefined) o.apiPath = apiPath;
+    if (this._session._deps) o.fetch = this._session._deps.fetch;
     return o;
   }
 

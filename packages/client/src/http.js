@@ -1,13 +1,13 @@
 // Plain HTTP helpers of the API: one request function and the read-only calls built on it.
 import { mergeOptions, apiBase } from './defaults.js';
-import { readError } from './errors.js';
+import { readError, networkError } from './errors.js';
 
 /**
  * Sends a JSON request to the API and returns the parsed body; throws {@link SyncError} on an
- * error status.
+ * error status (429 `rate_limited`, 5xx `unavailable`) and `network` / `offline` when no answer came.
  * @param {string} method
  * @param {string} path path below the API prefix, e.g. `/sessions`
- * @param {{body?:unknown, headers?:Record<string,string>, baseUrl?:string, apiPath?:string, signal?:AbortSignal}} [opts]
+ * @param {{body?:unknown, headers?:Record<string,string>, baseUrl?:string, apiPath?:string, signal?:AbortSignal, fetch?:typeof fetch}} [opts]
  * @returns {Promise<any>}
  */
 export async function request(method, path, opts = {}) {
@@ -18,7 +18,12 @@ export async function request(method, path, opts = {}) {
     body = JSON.stringify(opts.body);
     headers['Content-Type'] = headers['Content-Type'] || 'application/json';
   }
-  const res = await fetch(apiBase(o) + path, { method, headers, body, signal: opts.signal });
+  let res;
+  try {
+    res = await (opts.fetch || fetch)(apiBase(o) + path, { method, headers, body, signal: opts.signal });
+  } catch (e) {
+    throw networkError(e);
+  }
   if (!res.ok) throw await readError(res);
   if (res.status === 204) return null;
   const data = await res.json();

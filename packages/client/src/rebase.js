@@ -2,7 +2,7 @@
 // The visible state ("view") is always the pending ops re-applied, in order, on top of the
 // confirmed state. Server updates move the confirmed state forward; a reject removes its op
 // (rollback) or, for update(fn), re-runs fn on the newer state (rebase and retry). Pure logic.
-import { applyWrite, applyJsonPatch, applyMergePatch, clone, PatchError } from './patch.js';
+import { applyWrite, applyJsonPatch, applyMergePatch, deepFreeze, PatchError } from './patch.js';
 import { Outbox, makeOp } from './outbox.js';
 import { TRANSIENT_CODES } from './errors.js';
 
@@ -19,12 +19,12 @@ export { TRANSIENT_CODES };
 export function applyPending(state, op, version) {
   try {
     switch (op.kind) {
-      case 'set': return { state: clone(op.set) };
+      case 'set': return { state: op.set };
       case 'merge': return { state: applyMergePatch(state, op.merge) };
       case 'ops': return { state: applyJsonPatch(state, op.ops) };
       case 'update': {
-        if (op.set !== undefined && (op.ackedVersion !== null || op.baseVersion === version)) return { state: clone(op.set) };
-        const next = op.fn(clone(state));
+        if (op.set !== undefined && (op.ackedVersion !== null || op.baseVersion === version)) return { state: op.set };
+        const next = op.fn(state); // no copy: fn must not mutate it (the `dev` option freezes states)
         return next === undefined ? undefined : { state: next };
       }
       default: return undefined;
@@ -41,19 +41,22 @@ export class SyncState {
    * @param {unknown} [state] confirmed state
    * @param {number} [version] confirmed version (0: nothing received yet)
    */
-  constructor(state = undefined, version = 0) {
-    this.confirmed = state;
+  constructor(state = undefined, version = 0, { freeze = false } = {}) {
+    /** Deep-freeze every state (the `dev` option): a mutation throws instead of corrupting it. */
+    this.freeze = freeze;
+    this.confirmed = freeze ? deepFreeze(state) : state;
     this.version = version;
     this.outbox = new Outbox();
-    this.view = state;
+    this.view = this.confirmed;
   }
 
   /** Recomputes the optimistic view from the confirmed state and the outbox. @returns {unknown} */
   recompute() {
+    if (this.freeze) deepFreeze(this.confirmed);
     let s = this.confirmed;
     for (const op of this.outbox.ops) {
       const r = applyPending(s, op, this.version);
-      if (r) s = r.state;
+      if (r) s = this.freeze ? deepFreeze(r.state) : r.state;
     }
     this.view = s;
     return s;
@@ -176,7 +179,7 @@ export class SyncState {
         return { send, cancelled };
       }
       let next;
-      try { next = head.fn(clone(this.confirmed)); } catch (e) { next = undefined; head.error = e; }
+      try { next = head.fn(this.confirmed); } catch (e) { next = undefined; head.error = e; }
       if (next === undefined) {
         this.outbox.remove(head.opId);
         cancelled.push(head);

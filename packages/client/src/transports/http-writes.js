@@ -1,85 +1,91 @@
-// Writes and broadcasts over plain HTTP, for the SSE and long-poll transports: PUT / PATCH with
-// `Idempotency-Key: <opId>` (and `If-Match` for conditional writes), one request at a time.
-import { apiBase } from '../defaults.js';
-import { readError, isTransientStatus, SESSION_GONE_CODES } from '../errors.js';
+// Writes, presence and broadcasts over plain HTTP, for the SSE and long-poll transports. Each
+// answer becomes the frame a WebSocket would have carried (`ack`, `reject`, `error`, a
+// presence `sync`), so the session handles every transport the same way. Writes are PUT /
+// PATCH with `Idempotency-Key: <opId>` (and `If-Match` for conditional writes), one at a time.
+import { readError, networkError, SESSION_GONE_CODES } from '../errors.js';
 
-/**
- * Sends a frame over HTTP: a broadcast as `POST .../messages`, presence as `POST .../presence`
- * (tied to the SSE stream's client id, or renewed before its TTL for long-poll). Ping cannot
- * go over HTTP (false).
- */
-export function httpFrame(session, frame) {
-  if (frame.type === 'presence') { httpPresence(session, frame.data); return true; }
-  if (frame.type !== 'broadcast') return false;
-  const body = { data: frame.data };
-  if (frame.to) body.to = frame.to;
-  const url = `${apiBase(session.options)}/sessions/${encodeURIComponent(session.key)}/messages`;
-  fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
-    .then(async (res) => { if (!res.ok) session._emit('error', await readError(res)); })
-    .catch(() => {}); // offline: the connection notices on its own
-  return true;
+/** Body and headers of a write frame (`set` or `patch`) as an HTTP request. */
+function writeRequest(frame) {
+  const headers = { 'Idempotency-Key': frame.opId, 'Content-Type': 'application/json' };
+  if (typeof frame.baseVersion === 'number') headers['If-Match'] = `"${frame.baseVersion}"`;
+  if (frame.type === 'set') return { method: 'PUT', headers, body: JSON.stringify(frame.state) };
+  if (frame.merge !== undefined) return { method: 'PATCH', headers: { ...headers, 'Content-Type': 'application/merge-patch+json' }, body: JSON.stringify(frame.merge) };
+  return { method: 'PATCH', headers: { ...headers, 'Content-Type': 'application/json-patch+json' }, body: JSON.stringify(frame.ops) };
 }
 
-/** `POST .../presence`; a long-poll client learns its id and everyone present from the answer. */
-function httpPresence(session, data) {
-  const conn = session._conn;
-  const body = { data };
-  const id = conn && (conn.kind === 'sse' ? session.clientId : conn.presenceId);
-  if (id) body.clientId = id;
-  const url = `${apiBase(session.options)}/sessions/${encodeURIComponent(session.key)}/presence`;
-  fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
-    .then(async (res) => {
+/**
+ * The HTTP side of a transport: `send(frame)` for `set` / `patch` / `presence` / `broadcast`.
+ * `kind` 'longpoll' also keeps this client's presence entry alive (renewed at half its TTL) and
+ * reports who is present from each answer; over SSE the stream itself is the presence.
+ * @param {import('./types.js').TransportContext} ctx
+ * @param {'sse'|'longpoll'} kind
+ * @param {() => boolean} isOpen false once the transport ended (late answers are dropped)
+ * @returns {{send:(frame:any) => boolean, close:() => void}}
+ */
+export function createHttpWriter(ctx, kind, isOpen) {
+  const base = `${ctx.httpBase}/sessions/${encodeURIComponent(ctx.key)}`;
+  const post = (path, body) => ctx.deps.fetch(`${base}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  let chain = Promise.resolve();
+  let presenceId = null;
+  let renewTimer = null;
+  let lastPresence;
+
+  const fail = async (res) => {
+    const err = await readError(res);
+    if (isOpen()) ctx.onFrame({ type: 'error', code: err.code, message: err.message });
+    return err;
+  };
+
+  async function write(frame) {
+    if (!isOpen() || !ctx.isPending(frame.opId)) return; // confirmed or dropped meanwhile
+    let res;
+    try { res = await ctx.deps.fetch(base, writeRequest(frame)); } catch (e) {
+      if (isOpen()) ctx.onLost({ reason: 'network', error: networkError(e) }); // resent after the reconnect
+      return;
+    }
+    if (!isOpen()) return;
+    if (res.ok) {
+      const data = await res.json().catch(() => ({}));
+      ctx.onFrame({ type: 'ack', opId: frame.opId, version: data.version, duplicate: !!data.duplicate });
+      return;
+    }
+    const err = await readError(res);
+    if (SESSION_GONE_CODES.has(err.code)) { ctx.onLost({ fatal: err }); return; }
+    ctx.onFrame({ type: 'reject', opId: frame.opId, code: err.code, message: err.message, version: err.currentVersion, retryAfterMs: err.retryAfterMs });
+  }
+
+  function presence(data) {
+    lastPresence = data;
+    const body = { data };
+    const id = kind === 'sse' ? ctx.clientId() : presenceId;
+    if (id) body.clientId = id;
+    post('/presence', body).then(async (res) => {
       if (!res.ok) {
-        const err = await readError(res);
-        if (err.code === 'unknown_client' && conn) conn.presenceId = null; // expired: join afresh next time
-        session._emit('error', err);
+        const err = await fail(res);
+        if (err.code === 'unknown_client') presenceId = null; // expired: join afresh next time
         return;
       }
       const answer = await res.json();
-      if (!conn || session._conn !== conn || conn.kind !== 'longpoll') return;
-      conn.presenceId = answer.clientId;
-      if (!session.clientId) session.clientId = answer.clientId;
-      session.presence._replace(answer.presence);
-      clearTimeout(conn.renewTimer);
+      if (kind !== 'longpoll' || !isOpen()) return;
+      presenceId = answer.clientId;
+      ctx.onFrame({ type: 'presence', event: 'sync', clientId: answer.clientId, list: answer.presence });
+      clearTimeout(renewTimer);
       // Renew at half the TTL, so the entry never lapses while this client is here.
-      if (answer.ttl) conn.renewTimer = setTimeout(() => session.presence._resend(), answer.ttl * 500);
-    })
-    .catch(() => {}); // offline: the connection notices on its own
-}
+      if (answer.ttl) renewTimer = setTimeout(() => { if (isOpen()) presence(lastPresence); }, answer.ttl * 500);
+    }).catch(() => {}); // offline: the transport notices on its own
+  }
 
-/** Queues one write; HTTP writes go one at a time, in order. Always true (queued). */
-export function httpOp(session, op, epoch) {
-  session._httpChain = (session._httpChain || Promise.resolve()).then(() => httpOpNow(session, op, epoch));
-  return true;
-}
-
-async function httpOpNow(session, op, epoch) {
-  if (!session._sync.outbox.get(op.opId)) return; // confirmed or dropped meanwhile
-  const headers = { 'Idempotency-Key': op.opId };
-  if (typeof op.baseVersion === 'number') headers['If-Match'] = `"${op.baseVersion}"`;
-  let method = 'PUT';
-  let body = op.set;
-  headers['Content-Type'] = 'application/json';
-  if (op.kind === 'merge') { method = 'PATCH'; body = op.merge; headers['Content-Type'] = 'application/merge-patch+json'; }
-  if (op.kind === 'ops') { method = 'PATCH'; body = op.ops; headers['Content-Type'] = 'application/json-patch+json'; }
-  let res;
-  try {
-    res = await fetch(`${apiBase(session.options)}/sessions/${encodeURIComponent(session.key)}`, { method, headers, body: JSON.stringify(body) });
-  } catch {
-    session._sync.outbox.unsend(op);
-    if (epoch === session._epoch) session._lost(epoch, { welcomed: true });
-    return;
-  }
-  if (res.ok) {
-    const data = await res.json().catch(() => ({}));
-    session._onFrame({ type: 'ack', opId: op.opId, version: data.version, duplicate: !!data.duplicate });
-    return;
-  }
-  const err = await readError(res);
-  if (SESSION_GONE_CODES.has(err.code)) { session._shutdown(err); return; }
-  if (isTransientStatus(res.status)) {
-    session._onFrame({ type: 'reject', opId: op.opId, code: 'rate_limited', message: err.message });
-    return;
-  }
-  session._onFrame({ type: 'reject', opId: op.opId, code: err.code, message: err.message, version: err.currentVersion });
+  return {
+    send(frame) {
+      if (!frame || typeof frame !== 'object') return false; // a ping cannot go over HTTP
+      if (frame.type === 'set' || frame.type === 'patch') { chain = chain.then(() => write(frame)); return true; }
+      if (frame.type === 'presence') { presence(frame.data); return true; }
+      if (frame.type !== 'broadcast') return false;
+      const body = { data: frame.data };
+      if (frame.to) body.to = frame.to;
+      post('/messages', body).then((res) => { if (!res.ok) return fail(res); }).catch(() => {});
+      return true;
+    },
+    close() { clearTimeout(renewTimer); },
+  };
 }

@@ -1,43 +1,51 @@
-// The long-poll transport: `GET .../{key}` once, then `?after=<version>&wait=<s>` in a loop;
-// writes over HTTP.
-import { readError } from '../errors.js';
-import { httpFrame, httpOp } from './http-writes.js';
+// The long-poll transport: `GET .../{key}` once (the snapshot, reported as a `welcome`), then
+// `?after=<version>&wait=<s>` in a loop (each newer state reported as a `snapshot` frame);
+// writes over HTTP (http-writes.js). Same surface as ws.js and sse.js (see transports/types.js).
+import { readError, networkError } from '../errors.js';
+import { createHttpWriter } from './http-writes.js';
 
-/** Starts the long-poll loop for `session` and installs it as `session._conn`. */
-export function connectLongPoll(session, epoch, httpBase) {
+/**
+ * Opens a long-poll transport.
+ * @param {import('./types.js').TransportContext} ctx
+ * @returns {import('./types.js').Transport}
+ */
+export function openLongPoll(ctx) {
+  let closed = false;
   const ctrl = new AbortController();
-  const conn = { kind: 'longpoll', welcomed: false };
-  conn.close = () => { ctrl.abort(); clearTimeout(conn.renewTimer); };
-  conn.send = (frame) => httpFrame(session, frame);
-  conn.sendOp = (op) => httpOp(session, op, epoch);
-  session._conn = conn;
-  const base = `${httpBase}/sessions/${encodeURIComponent(session.key)}`;
+  const writer = createHttpWriter(ctx, 'longpoll', () => !closed);
+  const base = `${ctx.httpBase}/sessions/${encodeURIComponent(ctx.key)}`;
+  const end = () => { closed = true; writer.close(); ctrl.abort(); };
   const loop = async () => {
-    try {
-      let first = true;
-      while (epoch === session._epoch) {
-        const url = first ? base : `${base}?after=${session._sync.version}&wait=${session.options.longPollWaitSeconds}`;
-        const res = await fetch(url, { cache: 'no-store', signal: ctrl.signal });
-        if (epoch !== session._epoch) return;
-        if (res.status === 304) continue;
-        if (!res.ok) {
-          const err = await readError(res);
-          if (res.status === 404 || res.status === 400) { session._shutdown(err); return; }
-          throw err;
-        }
-        const body = await res.json();
-        if (epoch !== session._epoch) return;
-        if (first) {
-          first = false;
-          conn.welcomed = true;
-          session._onFrame({ type: 'welcome', role: body.role, clientId: null, version: body.version, resume: 'snapshot', state: body.state, presence: [] });
-        } else if (body.version > session._sync.version) {
-          session._snapshot(body.state, body.version, 'remote');
-        }
+    let first = true;
+    while (!closed) {
+      const url = first ? base : `${base}?after=${ctx.version()}&wait=${ctx.options.longPollWaitSeconds}`;
+      const res = await ctx.deps.fetch(url, { cache: 'no-store', signal: ctrl.signal });
+      if (closed) return;
+      if (res.status === 304) continue;
+      if (!res.ok) {
+        const err = await readError(res);
+        if (closed) return;
+        if (res.status === 404 || res.status === 400) { end(); ctx.onLost({ fatal: err }); return; }
+        throw err;
       }
-    } catch {
-      if (epoch === session._epoch) session._lost(epoch, { welcomed: conn.welcomed });
+      const body = await res.json();
+      if (closed) return;
+      if (first) {
+        first = false;
+        ctx.onFrame({ type: 'welcome', role: body.role, clientId: null, version: body.version, resume: 'snapshot', state: body.state, presence: [] });
+      } else if (body.version > ctx.version()) {
+        ctx.onFrame({ type: 'snapshot', state: body.state, version: body.version });
+      }
     }
   };
-  loop();
+  loop().catch((e) => {
+    if (closed) return;
+    end();
+    ctx.onLost({ reason: 'poll', error: e && e.code ? e : networkError(e) });
+  });
+  return {
+    kind: 'longpoll',
+    send: (frame) => !closed && writer.send(frame),
+    close: end,
+  };
 }
