@@ -17,6 +17,7 @@ pub mod keys;
 pub mod limits;
 pub mod measure;
 pub mod protocol;
+pub mod room;
 pub mod routes;
 pub mod session;
 #[cfg(test)]
