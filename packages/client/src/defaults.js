@@ -1,6 +1,6 @@
 // Every default of the SDK in one frozen object, and the helpers that read options.
 
-/** Every default in one place. Any of them can be overridden per session in `opts`. */
+/** Every default in one place. Any of them can be overridden per session in `opts`. @type {Readonly<Options>} */
 export const DEFAULTS = Object.freeze({
   /** Origin of the server; '' means the page's own origin. */
   baseUrl: '',
@@ -51,8 +51,31 @@ export const DEFAULTS = Object.freeze({
 });
 
 /**
- * Every option, as `mergeOptions` returns them.
- * @typedef {Omit<typeof DEFAULTS, 'backoff'> & {backoff: {initialMs:number, maxMs:number, factor:number, jitter:number}}} Options
+ * Every option, as `mergeOptions` returns them (see DEFAULTS for what each one does).
+ * @typedef {object} Options
+ * @property {string} baseUrl
+ * @property {string} apiPath
+ * @property {'auto'|'websocket'|'sse'|'longpoll'} transport
+ * @property {{initialMs:number, maxMs:number, factor:number, jitter:number}} backoff
+ * @property {number} maxReconnectAttempts
+ * @property {number} stableConnectionMs
+ * @property {number} connectTimeoutMs
+ * @property {number} wsFailuresBeforeFallback
+ * @property {number} sseFailuresBeforeFallback
+ * @property {number} heartbeatMs
+ * @property {number} heartbeatTimeoutMs
+ * @property {number} longPollWaitSeconds
+ * @property {number} maxInFlight
+ * @property {number} maxUpdateAttempts
+ * @property {number} presenceThrottleMs
+ * @property {number} resendDelayMs
+ * @property {boolean} reconnectOnVisible
+ * @property {'write'|'admin'} createRole
+ * @property {boolean} hash
+ * @property {boolean} batch
+ * @property {number} upgradeAfterMs
+ * @property {boolean} durableOutbox
+ * @property {boolean} dev
  */
 
 /**
