@@ -123,6 +123,8 @@ pub(super) struct Host {
     pub tick_at: Option<i64>,
     /// Sends carried out (one per `Effect::Send`), to count the host's calls.
     pub sends: usize,
+    /// Frames delivered (one per recipient of a send): what the runtime pays for.
+    pub deliveries: usize,
 }
 
 impl Host {
@@ -142,6 +144,7 @@ impl Host {
             saved: Vec::new(),
             tick_at: None,
             sends: 0,
+            deliveries: 0,
         }
     }
 
@@ -209,6 +212,7 @@ impl Host {
                         To::Conns(list) => list,
                     };
                     for t in targets {
+                        self.deliveries += 1;
                         self.inbox.entry(t).or_default().push(s.text.clone());
                     }
                 }
@@ -270,5 +274,6 @@ impl Host {
     pub fn clear(&mut self) {
         self.inbox.clear();
         self.sends = 0;
+        self.deliveries = 0;
     }
 }

@@ -153,7 +153,6 @@ impl Room {
         now: i64,
         store: &mut impl SessionWrites,
     ) -> Result<Effects, ApiError> {
-        self.restored = true;
         if self.conns.contains_key(&info.id) {
             return Err(ApiError::Internal(format!("connect: client id {} is already in use", info.id.as_str())));
         }

@@ -266,7 +266,13 @@ fn enqueue(items: &BTreeMap<u64, Item>, stream: &mut Stream, seq: u64, item: &It
             return false;
         }
     }
-    stream.pending.retain(|q| !pending_item(q).is_some_and(|i| i.superseded_by(&item.kind)));
+    let volatile = matches!(
+        item.kind,
+        ItemKind::Presence { event: PresenceEvent::Update, .. } | ItemKind::Broadcast { volatile: true, .. }
+    );
+    if volatile {
+        stream.pending.retain(|q| !pending_item(q).is_some_and(|i| i.superseded_by(&item.kind)));
+    }
     stream.pending.push(seq);
     true
 }

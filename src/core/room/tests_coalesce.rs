@@ -185,7 +185,8 @@ fn p17_five_hundred_joins_cost_linear_sends_and_everyone_learns_of_everyone() {
         h.ws(&format!("c_{i:03}"), Role::Write);
     }
     h.advance(TICK);
-    assert!(h.sends < 4 * n, "{} sends for {n} joins", h.sends);
+    // One join frame to everyone before would be n * (n - 1) / 2 = 124,750 frames.
+    assert!(h.deliveries < 4 * n, "{} frames delivered for {n} joins", h.deliveries);
     for i in [0, 250, 499] {
         let id = format!("c_{i:03}");
         let mut known: Vec<String> = h.got(&id)[0]["presence"]
@@ -199,4 +200,16 @@ fn p17_five_hundred_joins_cost_linear_sends_and_everyone_learns_of_everyone() {
         known.dedup();
         assert_eq!(known.len(), n, "{id} knows everyone, once");
     }
+}
+
+#[test]
+fn p15_an_updates_frame_is_one_sse_event_whose_id_is_its_last_version() {
+    let mut h = room(1, true);
+    for i in 0..3 {
+        h.frame("c_w", &merge(&format!("w{i}"), i));
+    }
+    let fx = h.room.on_tick(h.now + TICK);
+    let sends: Vec<_> = fx.list.iter().filter_map(|e| if let Effect::Send(s) = e { Some(s) } else { None }).collect();
+    assert_eq!(sends.len(), 1);
+    assert_eq!((sends[0].to.clone(), sends[0].event, sends[0].id), (To::All, "updates", Some(4)));
 }
