@@ -173,6 +173,8 @@ impl Room {
             }
             self.outbox.remove(&id);
         }
+        // HTTP presence tied to a revoked SSE stream leaves with it.
+        fx.extend(self.sweep(now));
         fx
     }
 
