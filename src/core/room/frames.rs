@@ -27,7 +27,7 @@ struct VolatileBroadcast {
 }
 
 /// Parses a frame; the second value says whether a broadcast is volatile (P17).
-fn parse_frame(text: &str, limits: &Limits) -> (Result<Incoming, FrameError>, bool) {
+pub(super) fn parse_frame(text: &str, limits: &Limits) -> (Result<Incoming, FrameError>, bool) {
     let parsed = parse_incoming(text, limits);
     if let Err(FrameError::Frame(ApiError::InvalidFrame(_))) = &parsed {
         if let Ok(v) = serde_json::from_str::<VolatileBroadcast>(text) {
