@@ -2,8 +2,8 @@
 // (http-writes.js). Same surface as ws.js and longpoll.js (see transports/types.js).
 import { createHttpWriter } from './http-writes.js';
 
-/** Server-sent event types that carry frames (`part`: a slice of a large frame, protocol P16). */
-const EVENTS = ['welcome', 'update', 'updates', 'broadcast', 'presence', 'part'];
+/** The server-sent event types the server sends (an `updates` batch comes as `update`; `error` arrives through onerror). */
+const EVENTS = ['welcome', 'update', 'broadcast', 'presence'];
 
 /**
  * Opens an SSE transport.
