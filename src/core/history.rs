@@ -64,8 +64,27 @@ impl Progress {
     /// Records a write that produced `version` with an update frame of `frame_bytes`; true
     /// when that version is due for a checkpoint (every N versions or M bytes, whichever first).
     pub fn after_write(&mut self, version: u64, frame_bytes: u64, policy: &HistoryPolicy) -> bool {
+        self.after_write_sized(version, frame_bytes, 0, policy)
+    }
+
+    /// `after_write` for a state of `state_bytes`: never due for a state larger than half of
+    /// what the history may keep (`HISTORY_MAX_BYTES`), which it could not keep anyway.
+    pub fn after_write_sized(
+        &mut self,
+        version: u64,
+        frame_bytes: u64,
+        state_bytes: u64,
+        policy: &HistoryPolicy,
+    ) -> bool {
         self.bytes_since = self.bytes_since.saturating_add(frame_bytes);
-        version.saturating_sub(self.last_version) >= policy.every_versions || self.bytes_since >= policy.every_bytes
+        let due = version.saturating_sub(self.last_version) >= policy.every_versions
+            || self.bytes_since >= policy.every_bytes;
+        due && fits(state_bytes, policy)
+    }
+
+    /// `before_replace` for a state of `state_bytes` (none when it is too large to keep).
+    pub fn before_replace_sized(&self, current: u64, state_bytes: u64, policy: &HistoryPolicy) -> bool {
+        self.before_replace(current) && fits(state_bytes, policy)
     }
 
     /// Whether the state at `current` must be checkpointed before a write replaces it whole
@@ -73,6 +92,11 @@ impl Progress {
     pub fn before_replace(&self, current: u64) -> bool {
         self.last_version != current
     }
+}
+
+/// Whether a state of `state_bytes` is small enough for automatic checkpoints.
+fn fits(state_bytes: u64, policy: &HistoryPolicy) -> bool {
+    state_bytes <= policy.max_bytes / 2
 }
 
 /// One checkpoint as listed.

@@ -2,7 +2,12 @@
 //! `If-Match` / `If-None-Match`, and long-poll and resume query parameters.
 
 use serde::Deserialize;
+use std::rc::Rc;
+
+use serde_json::value::RawValue;
 use serde_json::Value;
+
+use super::doc::{parse_document, parse_document_slice, Node};
 
 use super::document::Change;
 use super::error::ApiError;
@@ -44,7 +49,9 @@ pub fn require_json(content_type: Option<&str>) -> Result<(), ApiError> {
 pub fn put_change(content_type: Option<&str>, body: &[u8], limits: &Limits) -> Result<Change, ApiError> {
     check_body_size(body.len(), limits)?;
     require_json(content_type)?;
-    Ok(Change::Set(parse_json(body)?))
+    // Straight into the document tree: a large state never exists as a `Value`.
+    let node = parse_document_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    Ok(Change::Set(Rc::new(node)))
 }
 
 /// The change a PATCH body asks for, chosen by its content type.
@@ -66,13 +73,34 @@ pub fn patch_change(content_type: Option<&str>, body: &[u8], limits: &Limits) ->
     }
 }
 
+/// The members of a JSON object, in order, as raw text.
+struct RawFields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a json object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawFields<'de>, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(RawFields(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
 /// A validated create request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateRequest {
     /// The initial state.
-    pub state: Value,
-    /// Its serialized form.
-    pub state_json: String,
+    pub state: Rc<Node>,
     /// The idle time to live in seconds.
     pub ttl_seconds: u64,
     /// Whether writes must carry a version precondition.
@@ -85,14 +113,24 @@ pub fn create_request(content_type: Option<&str>, body: &[u8], limits: &Limits) 
     let (mut state, mut ttl, mut strict) = (None, None, None);
     if !body.iter().all(u8::is_ascii_whitespace) {
         require_json(content_type)?;
-        let Value::Object(fields) = parse_json(body)? else {
+        // Fields as raw text, so a large state goes straight into the document tree.
+        let raw: &RawValue = serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        if !raw.get().starts_with('{') {
             return Err(ApiError::InvalidRequest("create body must be a json object".into()));
-        };
-        for (name, value) in fields {
+        }
+        let fields: Vec<(String, &RawValue)> =
+            serde_json::from_str::<RawFields>(raw.get()).map_err(|e| ApiError::InvalidJson(e.to_string()))?.0;
+        for (name, raw_value) in fields {
+            if name == "state" {
+                // `null` is a state like any other; only an absent field means the default `{}`.
+                let node = parse_document(raw_value.get()).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+                state = Some(node);
+                continue;
+            }
+            let value: Value =
+                serde_json::from_str(raw_value.get()).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
             let bad = |what: &str| ApiError::InvalidRequest(format!("create body: {name} must be {what}, got {value}"));
             match name.as_str() {
-                // `null` is a state like any other; only an absent field means the default `{}`.
-                "state" => state = Some(value),
                 "ttl" => ttl = Some(json_whole_number(&value).ok_or_else(|| bad("a whole number of seconds"))?),
                 "strict" => strict = Some(value.as_bool().ok_or_else(|| bad("true or false"))?),
                 _ => {
@@ -107,13 +145,18 @@ pub fn create_request(content_type: Option<&str>, body: &[u8], limits: &Limits) 
     if ttl_seconds == 0 || ttl_seconds > limits.max_ttl_seconds {
         return Err(ApiError::InvalidRequest(format!("ttl must be 1 to {} seconds", limits.max_ttl_seconds)));
     }
-    let state = state.unwrap_or_else(|| Value::Object(Default::default()));
-    super::bounded::Bounds::of(limits).check_depth(&state)?;
-    let state_json = state.to_string();
-    if state_json.len() > limits.max_state_bytes {
-        return Err(ApiError::StateTooLarge { size: state_json.len(), limit: limits.max_state_bytes });
+    let state = match state {
+        Some(node) => node,
+        None => Node::from_value(&Value::Object(Default::default()))?,
+    };
+    let depth = state.depth();
+    if depth > limits.max_state_depth {
+        return Err(ApiError::StateTooDeep { depth, limit: limits.max_state_depth });
     }
-    Ok(CreateRequest { state, state_json, ttl_seconds, strict: strict.unwrap_or(false) })
+    if state.bytes() > limits.max_state_bytes {
+        return Err(ApiError::StateTooLarge { size: state.bytes(), limit: limits.max_state_bytes });
+    }
+    Ok(CreateRequest { state: Rc::new(state), ttl_seconds, strict: strict.unwrap_or(false) })
 }
 
 /// A JSON number that is a whole number, as JSON Schema's `integer` counts them (`190.0` and

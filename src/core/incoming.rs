@@ -66,7 +66,7 @@ pub fn parse_incoming(text: &str, limits: &Limits) -> Result<Incoming, FrameErro
     let frame: ClientFrame =
         serde_json::from_str(text).map_err(|e| FrameError::Frame(ApiError::InvalidFrame(e.to_string())))?;
     match frame {
-        ClientFrame::Set { op_id, base_version, state } => write(op_id, base_version, |_| Ok(Change::Set(state))),
+        ClientFrame::Set { op_id, base_version, state } => write(op_id, base_version, |_| Change::set(&state)),
         ClientFrame::Patch { op_id, base_version, merge, ops } => write(op_id, base_version, |_| match (merge, ops) {
             (Some(m), None) => Ok(Change::Merge(m)),
             (None, Some(o)) => Change::json_patch(o),

@@ -6,7 +6,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
-    /// Largest serialized state, in bytes (kept below SQLite's 2 MB value limit).
+    /// Largest serialized state, in bytes (at most `STATE_CEILING`, 64 MiB).
     pub max_state_bytes: usize,
     /// Largest HTTP request body, in bytes.
     pub max_body_bytes: usize,
@@ -55,8 +55,11 @@ pub struct Limits {
     pub history_max_bytes: u64,
 }
 
-/// The largest value SQLite storage accepts in one row is 2 MB; leave room for the row.
-const STATE_CEILING: usize = 2_000_000 - 16_384;
+/// The largest state a session may be configured to hold: 64 MiB. The state is stored as a
+/// snapshot in chunk rows plus an op log (docs/storage.md), never as one value, and held in
+/// memory as a tree close to its JSON size, so this keeps one session well inside the 128 MB
+/// isolate.
+pub const STATE_CEILING: usize = 67_108_864;
 /// The JSON parser stops at 128 levels; frames wrap the state in up to four more (an `update`
 /// frame's `ops[i].value`), and every reader (the SDK, `serde_json`) must read what is stored.
 pub const DEPTH_CEILING: usize = 100;
@@ -64,8 +67,8 @@ pub const DEPTH_CEILING: usize = 100;
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_state_bytes: 262_144,
-            max_body_bytes: 524_288,
+            max_state_bytes: 16_777_216,
+            max_body_bytes: 16_842_752,
             default_ttl_seconds: 86_400,
             max_ttl_seconds: 2_592_000,
             max_clients: 256,
@@ -148,7 +151,7 @@ mod tests {
     #[test]
     fn state_limit_stays_below_sqlite_value_limit() {
         let l = Limits::from_vars(|k| (k == "MAX_STATE_BYTES").then(|| "99999999".into()));
-        assert!(l.max_state_bytes < 2_000_000);
+        assert_eq!(l.max_state_bytes, STATE_CEILING);
     }
 
     #[test]

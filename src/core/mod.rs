@@ -16,6 +16,7 @@ pub mod incoming;
 pub mod keys;
 pub mod limits;
 pub mod measure;
+pub mod oplog;
 pub mod protocol;
 pub mod room;
 pub mod routes;

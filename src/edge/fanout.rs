@@ -8,6 +8,8 @@
 use wasm_bindgen::prelude::*;
 use worker::State;
 
+use crate::core::doc::send_text;
+
 /// Tag of the sockets that get every update at once.
 pub const LIVE: &str = "live";
 /// Tag of the sockets that get updates in `updates` batches.
@@ -48,14 +50,20 @@ pub fn raw_state(state: &State) -> JsValue {
     raw.clone()
 }
 
-/// Sends `text` to every socket tagged `tag`; returns how many there were.
+/// Sends `text` to every socket tagged `tag` (as `part` frames when it is long, P16); returns
+/// how many there were.
 pub fn send_tagged(raw_state: &JsValue, tag: &str, text: &str) -> u32 {
-    send_to_tagged_js(raw_state, tag, text)
+    let mut count = 0;
+    send_text(text, |part| count = send_to_tagged_js(raw_state, tag, &part));
+    count
 }
 
-/// Sends `text` to every socket except those of client `except` (their first tag); returns how many.
+/// Sends `text` to every socket except those of client `except` (their first tag), as `part`
+/// frames when it is long; returns how many.
 pub fn send_except(raw_state: &JsValue, except: &str, text: &str) -> u32 {
-    send_to_others_js(raw_state, except, text)
+    let mut count = 0;
+    send_text(text, |part| count = send_to_others_js(raw_state, except, &part));
+    count
 }
 
 /// How many sockets are tagged `tag`.

@@ -12,7 +12,7 @@ use worker::{SqlStorage, SqlStorageValue};
 
 use super::respond::OrInternal;
 use crate::core::error::ApiError;
-use crate::core::history::{retention, split_chunks, CheckpointMeta, HistoryPolicy, Progress, CHUNK_BYTES};
+use crate::core::history::{retention, CheckpointMeta, HistoryPolicy, Progress};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -142,9 +142,15 @@ impl HistoryStore {
         Ok(rows.into_iter().next().map(Into::into))
     }
 
-    /// Stores a checkpoint of `state_json` (in chunks), records it in the progress and drops
-    /// what retention says. A version already kept only gets its label replaced, when one is given.
-    pub fn take(&self, meta: &CheckpointMeta, state_json: &str, policy: &HistoryPolicy) -> Result<(), ApiError> {
+    /// Stores a checkpoint of the state given as chunks of at most `CHUNK_BYTES`, records it in
+    /// the progress and drops what retention says. A version already kept only gets its label
+    /// replaced, when one is given.
+    pub fn take(
+        &self,
+        meta: &CheckpointMeta,
+        chunks: impl Iterator<Item = String>,
+        policy: &HistoryPolicy,
+    ) -> Result<(), ApiError> {
         if self.meta(meta.version)?.is_some() {
             if let Some(label) = meta.label.as_deref() {
                 self.run("UPDATE checkpoints SET label = ? WHERE version = ?", vec![label.into(), uint(meta.version)])?;
@@ -152,24 +158,13 @@ impl HistoryStore {
             return self.retain(meta.version, policy);
         }
         self.discard_staged(meta.version)?;
-        for (seq, chunk) in split_chunks(state_json, CHUNK_BYTES).into_iter().enumerate() {
+        for (seq, chunk) in chunks.enumerate() {
             self.run(
                 "INSERT INTO checkpoint_chunks (version, seq, data) VALUES (?, ?, ?)",
                 vec![uint(meta.version), uint(seq as u64), chunk.into()],
             )?;
         }
         self.commit_staged(meta, policy)
-    }
-
-    /// Copies the stored state (the `session` row, at most `CHUNK_BYTES`) into one chunk row of
-    /// `version` before a write replaces it, without serializing it again. Invisible until
-    /// `commit_staged` adds its metadata; `discard_staged` removes it if the write fails.
-    pub fn stage_current(&self, version: u64) -> Result<(), ApiError> {
-        self.discard_staged(version)?;
-        self.run(
-            "INSERT INTO checkpoint_chunks (version, seq, data) SELECT ?, 0, state FROM session WHERE id = 1",
-            vec![uint(version)],
-        )
     }
 
     /// Makes a staged copy a checkpoint (metadata, progress, retention).

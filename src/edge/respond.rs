@@ -1,8 +1,16 @@
 //! Building responses: JSON bodies, JSON errors, and CORS headers.
 
+use std::rc::Rc;
+
 use worker::{Headers, Response};
 
+use crate::core::doc::{FrameText, JsonChunks, Node};
 use crate::core::error::ApiError;
+
+/// Bodies larger than this are streamed.
+const STREAM_ABOVE_BYTES: usize = 1_048_576;
+/// The size of each streamed piece.
+const STREAM_PIECE_BYTES: usize = 256 * 1024;
 
 /// Turns runtime errors into `ApiError::Internal`, keeping the cause for the log.
 pub trait OrInternal<T> {
@@ -22,6 +30,22 @@ pub fn json_text(status: u16, body: String) -> Result<Response, ApiError> {
     headers.set("Content-Type", "application/json").or_internal()?;
     headers.set("Cache-Control", "no-store").or_internal()?;
     Ok(Response::ok(body).or_internal()?.with_status(status).with_headers(headers))
+}
+
+/// A JSON response `object` with member `state` set to a document: built in one piece when it
+/// is small, streamed in pieces otherwise, so a large state is never one string.
+pub fn json_with_state(status: u16, object: &serde_json::Value, state: Rc<Node>) -> Result<Response, ApiError> {
+    let bytes = state.bytes();
+    let FrameText { head, tail, .. } = FrameText::with_member(object.to_string(), "state", state.clone());
+    if head.len() + bytes + tail.len() <= STREAM_ABOVE_BYTES {
+        return json_text(status, JsonChunks::new(head, state, tail, usize::MAX).collect());
+    }
+    let pieces = JsonChunks::new(head, state, tail, STREAM_PIECE_BYTES);
+    let stream = futures_util::stream::iter(pieces.map(|p| Ok::<Vec<u8>, worker::Error>(p.into_bytes())));
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json").or_internal()?;
+    headers.set("Cache-Control", "no-store").or_internal()?;
+    Ok(Response::from_stream(stream).or_internal()?.with_status(status).with_headers(headers))
 }
 
 /// A response with a JSON value body and a status.

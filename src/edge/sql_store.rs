@@ -1,20 +1,34 @@
 //! The session's SQLite storage: the schema, loading and creating the record, and the
 //! `SessionStore` the core's write path runs on.
 //!
+//! The state is never one value: it is a snapshot in chunk rows of at most `CHUNK_BYTES`
+//! (`snapshot_chunks`, its version in `snapshot_meta`) plus every op logged after it. A load
+//! reads the chunks one at a time straight into the document tree and replays the ops; see
+//! docs/storage.md. Sessions stored before this keep their state in `session.state` until
+//! their first write takes a snapshot.
+//!
 //! Writes issued in one synchronous stretch (no `await` between them) are committed
 //! atomically by the Durable Object's implicit transaction, and the output gate holds every
 //! response and WebSocket message until they are durable: see
 //! <https://developers.cloudflare.com/durable-objects/api/storage-api/>.
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
 
 use serde::Deserialize;
 use serde_json::Value;
 use worker::{SqlStorage, SqlStorageValue};
 
 use super::respond::OrInternal;
+use crate::core::doc::{parse_document, parse_document_from, BoundedChunks, Document, Node};
 use crate::core::document::SessionRecord;
 use crate::core::error::ApiError;
+use crate::core::history::CHUNK_BYTES;
 use crate::core::keys::KeyHashes;
-use crate::core::session::{OpEntry, SessionStore};
+use crate::core::limits::Limits;
+use crate::core::oplog::{LogPlan, OpLog, OpMeta};
+use crate::core::session::{replay, OpEntry, SessionStore};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS session (
@@ -38,9 +52,47 @@ CREATE TABLE IF NOT EXISTS ops (
 CREATE INDEX IF NOT EXISTS ops_by_op_id ON ops (op_id);
 ";
 
+const SNAPSHOT_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS snapshot_meta (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  chunks INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshot_chunks (
+  seq INTEGER PRIMARY KEY,
+  data TEXT NOT NULL
+);
+";
+
+/// Ops replayed per query when loading.
+const REPLAY_PAGE: u64 = 500;
+
 /// SQLite storage of one session.
 pub struct SqlStore {
     sql: SqlStorage,
+    /// Whether the snapshot tables hold this session's state (false for a session stored
+    /// before them: its first write takes a snapshot).
+    has_snapshot: Cell<bool>,
+}
+
+#[derive(Deserialize)]
+struct SnapshotRow {
+    version: f64,
+    bytes: f64,
+    chunks: f64,
+}
+
+#[derive(Deserialize)]
+struct ChunkRow {
+    data: String,
+}
+
+#[derive(Deserialize)]
+struct OpRow {
+    version: f64,
+    op_id: Option<String>,
+    bytes: f64,
 }
 
 #[derive(Deserialize)]
@@ -53,25 +105,13 @@ struct SessionRow {
     admin_hash: String,
     write_hash: String,
     read_hash: String,
-    oplog_bytes: f64,
     state: String,
-}
-
-#[derive(Deserialize)]
-struct VersionRow {
-    version: f64,
 }
 
 #[derive(Deserialize)]
 struct FrameRow {
     version: f64,
     frame: String,
-}
-
-#[derive(Deserialize)]
-struct SizeRow {
-    version: f64,
-    bytes: f64,
 }
 
 fn int(v: i64) -> SqlStorageValue {
@@ -85,57 +125,143 @@ fn uint(v: u64) -> SqlStorageValue {
 impl SqlStore {
     /// Wraps the object's SQL storage.
     pub fn new(sql: SqlStorage) -> Self {
-        SqlStore { sql }
+        SqlStore { sql, has_snapshot: Cell::new(false) }
     }
 
-    /// Whether this object holds a session (reads only; a GET never creates tables).
-    fn has_schema(&self) -> Result<bool, ApiError> {
-        let rows: Vec<Value> = self
-            .sql
-            .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'session'", None)
-            .and_then(|c| c.to_array())
-            .or_internal()?;
-        Ok(!rows.is_empty())
+    fn rows<T: for<'de> Deserialize<'de>>(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Vec<T>, ApiError> {
+        let args = if args.is_empty() { None } else { Some(args) };
+        self.sql.exec(query, args).and_then(|c| c.to_array()).or_internal()
     }
 
-    /// Loads the session record, if this object holds one.
-    pub fn load(&self) -> Result<Option<SessionRecord>, ApiError> {
-        if !self.has_schema()? {
+    /// Which of the session's tables exist (reads only; a GET never creates tables).
+    fn tables(&self) -> Result<Vec<String>, ApiError> {
+        #[derive(Deserialize)]
+        struct Name {
+            name: String,
+        }
+        let names: Vec<Name> = self.rows(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('session', 'snapshot_meta')",
+            vec![],
+        )?;
+        Ok(names.into_iter().map(|n| n.name).collect())
+    }
+
+    /// Loads the session record, if this object holds one: the snapshot read chunk by chunk
+    /// into the document tree, then every op logged after it replayed.
+    pub fn load(&self, limits: &Limits) -> Result<Option<SessionRecord>, ApiError> {
+        let tables = self.tables()?;
+        if !tables.iter().any(|t| t == "session") {
             return Ok(None);
         }
-        let rows: Vec<SessionRow> =
-            self.sql.exec("SELECT * FROM session WHERE id = 1", None).and_then(|c| c.to_array()).or_internal()?;
+        let rows: Vec<SessionRow> = self.rows("SELECT * FROM session WHERE id = 1", vec![])?;
         let Some(row) = rows.into_iter().next() else { return Ok(None) };
+        let version = row.version as u64;
+        let snapshot = if tables.iter().any(|t| t == "snapshot_meta") {
+            self.rows::<SnapshotRow>("SELECT version, bytes, chunks FROM snapshot_meta WHERE id = 1", vec![])?.pop()
+        } else {
+            None
+        };
+        self.has_snapshot.set(snapshot.is_some());
         // A state that cannot be parsed (stored before the depth bound existed) must not make
         // the session undeletable: load the rest and mark the state unreadable.
-        let (state, unreadable) = match serde_json::from_str::<Value>(&row.state) {
-            Ok(state) => (state, None),
+        let (snapshot_version, parsed) = match &snapshot {
+            Some(s) => (s.version as u64, self.read_snapshot(s)),
+            None => (version, parse_document(&row.state).map_err(|e| e.to_string())),
+        };
+        let (root, unreadable) = match parsed {
+            Ok(node) => (node, None),
             Err(e) => {
                 worker::console_error!("stored state unreadable: {e}");
-                (Value::Null, Some(e.to_string()))
+                (Node::from_value(&Value::Null)?, Some(e.to_string()))
             }
         };
-        Ok(Some(SessionRecord {
-            state,
+        let ops: Vec<OpRow> =
+            self.rows("SELECT version, op_id, length(CAST(frame AS BLOB)) AS bytes FROM ops ORDER BY version", vec![])?;
+        let log = OpLog::new(
+            snapshot_version,
+            // An op past the session's version was never acknowledged (its commit failed).
+            ops.into_iter()
+                .filter(|o| o.version as u64 <= version)
+                .map(|o| OpMeta { version: o.version as u64, op_id: o.op_id, bytes: o.bytes as u64 })
+                .collect(),
+        );
+        let mut record = SessionRecord {
+            doc: Document { root: Rc::new(root) },
             unreadable,
-            state_bytes: row.state.len(),
-            version: row.version as u64,
+            version: snapshot_version,
             updated_at: row.updated_at as i64,
             expires_at: row.expires_at as i64,
             ttl_ms: row.ttl_ms as i64,
             strict: row.strict != 0.0,
             hashes: KeyHashes { admin: row.admin_hash, write: row.write_hash, read: row.read_hash },
-            oplog_bytes: row.oplog_bytes as u64,
-        }))
+            log,
+        };
+        if record.unreadable.is_none() {
+            self.replay_after(&mut record, version, limits)?;
+        }
+        record.version = version;
+        record.updated_at = row.updated_at as i64;
+        Ok(Some(record))
     }
 
-    /// Creates the schema and stores a new session record.
-    pub fn create(&self, record: &SessionRecord, state_json: &str) -> Result<(), ApiError> {
+    /// Replays the logged ops after the record's version up to `through`, a page at a time.
+    fn replay_after(&self, record: &mut SessionRecord, through: u64, limits: &Limits) -> Result<(), ApiError> {
+        while record.version < through {
+            let page: Vec<FrameRow> = self.rows(
+                "SELECT version, frame FROM ops WHERE version > ? AND version <= ? ORDER BY version LIMIT ?",
+                vec![uint(record.version), uint(through), uint(REPLAY_PAGE)],
+            )?;
+            if page.is_empty() {
+                return Err(ApiError::Internal(format!("op log ends at {} before version {through}", record.version)));
+            }
+            for op in page {
+                if op.version as u64 != record.version + 1 {
+                    return Err(ApiError::Internal(format!("op log has a gap after {}", record.version)));
+                }
+                replay(record, &op.frame, limits)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the snapshot's chunk rows in order, one at a time, into the document tree.
+    fn read_snapshot(&self, meta: &SnapshotRow) -> Result<Node, String> {
+        let reader = ChunkReader { store: self, next: 0, count: meta.chunks as u64, buf: Vec::new(), pos: 0 };
+        let node = parse_document_from(reader).map_err(|e| e.to_string())?;
+        if node.bytes() as u64 != meta.bytes as u64 {
+            return Err(format!("snapshot holds {} bytes, expected {}", node.bytes(), meta.bytes));
+        }
+        Ok(node)
+    }
+
+    /// Replaces the snapshot by the record's state, in chunk rows.
+    fn write_snapshot(&self, record: &SessionRecord) -> Result<(), ApiError> {
+        self.sql.exec(SNAPSHOT_SCHEMA, None).or_internal()?;
+        self.sql.exec("DELETE FROM snapshot_chunks", None).or_internal()?;
+        let mut count = 0u64;
+        for chunk in BoundedChunks::new(record.doc.root.clone(), CHUNK_BYTES) {
+            self.sql
+                .exec("INSERT INTO snapshot_chunks (seq, data) VALUES (?, ?)", vec![uint(count), chunk.into()])
+                .or_internal()?;
+            count += 1;
+        }
+        self.sql
+            .exec(
+                "INSERT OR REPLACE INTO snapshot_meta (id, version, bytes, chunks) VALUES (1, ?, ?, ?)",
+                vec![uint(record.version), uint(record.state_bytes() as u64), uint(count)],
+            )
+            .or_internal()?;
+        self.has_snapshot.set(true);
+        Ok(())
+    }
+
+    /// Creates the schema and stores a new session record with its state as the snapshot.
+    pub fn create(&self, record: &SessionRecord) -> Result<(), ApiError> {
         self.sql.exec(SCHEMA, None).or_internal()?;
         self.sql
             .exec(
                 "INSERT INTO session (id, version, updated_at, expires_at, ttl_ms, strict, admin_hash, write_hash, read_hash, oplog_bytes, state)
-                 VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')",
                 vec![
                     uint(record.version),
                     int(record.updated_at),
@@ -145,12 +271,11 @@ impl SqlStore {
                     record.hashes.admin.as_str().into(),
                     record.hashes.write.as_str().into(),
                     record.hashes.read.as_str().into(),
-                    uint(record.oplog_bytes),
-                    state_json.into(),
+                    uint(record.log.bytes()),
                 ],
             )
             .or_internal()?;
-        Ok(())
+        self.write_snapshot(record)
     }
 
     /// Stores a new expiry time.
@@ -183,59 +308,70 @@ impl SqlStore {
 }
 
 impl SessionStore for SqlStore {
-    fn commit(
-        &self,
-        record: &SessionRecord,
-        state_json: &str,
-        op: &OpEntry,
-        drop_through: Option<u64>,
-    ) -> Result<(), ApiError> {
-        self.sql
-            .exec(
-                "UPDATE session SET version = ?, updated_at = ?, expires_at = ?, oplog_bytes = ?, state = ? WHERE id = 1",
-                vec![uint(record.version), int(record.updated_at), int(record.expires_at), uint(record.oplog_bytes), state_json.into()],
-            )
-            .or_internal()?;
+    fn commit(&self, record: &SessionRecord, op: &OpEntry, plan: &LogPlan) -> Result<(), ApiError> {
         let op_id = op.op_id.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from);
         self.sql
             .exec(
-                "INSERT INTO ops (version, op_id, frame) VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO ops (version, op_id, frame) VALUES (?, ?, ?)",
                 vec![uint(op.version), op_id, op.frame.as_str().into()],
             )
             .or_internal()?;
-        if let Some(v) = drop_through {
+        self.sql
+            .exec(
+                "UPDATE session SET version = ?, updated_at = ?, expires_at = ?, oplog_bytes = ?, state = '' WHERE id = 1",
+                vec![
+                    uint(record.version),
+                    int(record.updated_at),
+                    int(record.expires_at),
+                    uint(record.log.bytes() + op.frame.len() as u64),
+                ],
+            )
+            .or_internal()?;
+        // A session stored before snapshots existed takes its first one now.
+        if plan.snapshot || !self.has_snapshot.get() {
+            self.write_snapshot(record)?;
+        }
+        if let Some(v) = plan.drop_through {
             self.sql.exec("DELETE FROM ops WHERE version <= ?", vec![uint(v)]).or_internal()?;
         }
         Ok(())
     }
 
-    fn find_op(&self, op_id: &str) -> Result<Option<u64>, ApiError> {
-        let rows: Vec<VersionRow> = self
-            .sql
-            .exec("SELECT version FROM ops WHERE op_id = ? LIMIT 1", vec![op_id.into()])
-            .and_then(|c| c.to_array())
-            .or_internal()?;
-        Ok(rows.first().map(|r| r.version as u64))
-    }
-
     fn ops_after(&self, version: u64) -> Result<Vec<(u64, String)>, ApiError> {
-        let rows: Vec<FrameRow> = self
-            .sql
-            .exec("SELECT version, frame FROM ops WHERE version > ? ORDER BY version", vec![uint(version)])
-            .and_then(|c| c.to_array())
-            .or_internal()?;
+        let rows: Vec<FrameRow> =
+            self.rows("SELECT version, frame FROM ops WHERE version > ? ORDER BY version", vec![uint(version)])?;
         Ok(rows.into_iter().map(|r| (r.version as u64, r.frame)).collect())
     }
+}
 
-    fn oldest_ops(&self, limit: usize) -> Result<Vec<(u64, u64)>, ApiError> {
-        let rows: Vec<SizeRow> = self
-            .sql
-            .exec(
-                "SELECT version, length(CAST(frame AS BLOB)) AS bytes FROM ops ORDER BY version LIMIT ?",
-                vec![uint(limit as u64)],
-            )
-            .and_then(|c| c.to_array())
-            .or_internal()?;
-        Ok(rows.into_iter().map(|r| (r.version as u64, r.bytes as u64)).collect())
+/// Reads the snapshot's chunk rows as one stream of bytes, fetching one row at a time.
+struct ChunkReader<'a> {
+    store: &'a SqlStore,
+    next: u64,
+    count: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl io::Read for ChunkReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            if self.next == self.count {
+                return Ok(0);
+            }
+            let rows: Vec<ChunkRow> = self
+                .store
+                .rows("SELECT data FROM snapshot_chunks WHERE seq = ?", vec![uint(self.next)])
+                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            let row =
+                rows.into_iter().next().ok_or_else(|| io::Error::other(format!("chunk {} missing", self.next)))?;
+            self.buf = row.data.into_bytes();
+            self.pos = 0;
+            self.next += 1;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }

@@ -32,7 +32,7 @@ export function freePort() {
  *   it a temporary folder is made, and `stop()` removes it (unless `stop({ keepData: true })`, for
  *   restart tests: the caller then removes the folder itself). A folder passed in is never removed.
  * @param {Record<string,string>} [opts.vars] `[vars]` overrides, e.g. { OPLOG_MAX_OPS: '20' }
- * @param {'relaxed'|'real'} [opts.abuseLimits] per-address rate limits: 'relaxed' (default) or wrangler.toml's
+ * @param {'relaxed'|'real'|'large'} [opts.abuseLimits] per-address rate limits: 'relaxed' (default), 'large' (relaxed, 64 MiB states) or wrangler.toml's
  * @returns {Promise<{url:string, wsUrl:string, port:number, pid:number, persistTo:string,
  *   stop:(o?:{keepData?:boolean})=>Promise<void>, logs:()=>string}>}
  *   `pid` is the wrangler process (leader of its own process group, with workerd below it).

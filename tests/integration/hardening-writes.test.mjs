@@ -110,11 +110,13 @@ describe('finding 2: a session whose stored state cannot be read', () => {
       const s = await createSession(dev.url, { state: { d: 1 } });
       await dev.stop({ keepData: true });
       stopped = true;
-      // Store a 239-deep state directly, as the old service could.
+      // Store a 239-deep state directly, as the old service could: in the session row, where
+      // sessions kept their state before snapshots existed (docs/storage.md).
       const objectDir = join(dev.persistTo, 'v3', 'do', 'session-sync-SessionObject');
       const files = readdirSync(objectDir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
       assert.equal(files.length, 1, 'one session object');
       const db = new DatabaseSync(join(objectDir, files[0]));
+      db.exec('DROP TABLE snapshot_meta; DROP TABLE snapshot_chunks;');
       db.prepare('UPDATE session SET state = ? WHERE id = 1').run(JSON.stringify({ d: nested(238) }));
       db.close();
 

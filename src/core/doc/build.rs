@@ -20,6 +20,14 @@ pub fn parse_document(text: &str) -> Result<Node, serde_json::Error> {
     Ok(built.0)
 }
 
+/// Reads a whole JSON text given as bytes (a request body) into a document tree.
+pub fn parse_document_slice(bytes: &[u8]) -> Result<Node, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let built = Built::deserialize(&mut de)?;
+    de.end()?;
+    Ok(built.0)
+}
+
 /// Reads a JSON text that arrives in pieces (a snapshot's chunk rows) into a document tree.
 pub fn parse_document_from(reader: impl io::Read) -> Result<Node, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_reader(io::BufReader::with_capacity(64 * 1024, reader));

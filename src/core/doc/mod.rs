@@ -17,15 +17,15 @@ use super::error::ApiError;
 use super::measure::{depth, key_size};
 
 mod build;
-mod patch;
-mod txn;
 mod merge;
+mod patch;
 mod stream;
+mod txn;
 
-pub use build::{parse_document, parse_document_from};
-pub use patch::apply_patch;
+pub use build::{parse_document, parse_document_from, parse_document_slice};
 pub use merge::apply_merge;
-pub use stream::{send_node_frame, send_text, JsonChunks, PartWriter, MAX_FRAME_BYTES};
+pub use patch::apply_patch;
+pub use stream::{send_node_frame, send_text, BoundedChunks, FrameText, JsonChunks, PartWriter, MAX_FRAME_BYTES};
 
 /// Subtrees up to this many bytes serialized are kept as one JSON text.
 pub const LEAF_BYTES: usize = 4096;

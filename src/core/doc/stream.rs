@@ -18,9 +18,15 @@ const PART_OVERHEAD: usize = 96;
 enum Step {
     Node(Rc<Node>),
     /// The members of an object after `last` (from the first when `None`).
-    Members { node: Rc<Node>, last: Option<String> },
+    Members {
+        node: Rc<Node>,
+        last: Option<String>,
+    },
     /// The items of an array from `next`.
-    Items { node: Rc<Node>, next: usize },
+    Items {
+        node: Rc<Node>,
+        next: usize,
+    },
     Text(String),
 }
 
@@ -97,7 +103,7 @@ impl Iterator for JsonChunks {
     type Item = String;
 
     fn next(&mut self) -> Option<String> {
-        let mut out = String::with_capacity(self.piece + 64);
+        let mut out = String::with_capacity(self.piece.min(1 << 16) + 64);
         self.fill(&mut out);
         (!out.is_empty()).then_some(out)
     }
@@ -171,4 +177,95 @@ pub fn send_node_frame(head: String, node: Rc<Node>, tail: String, mut emit: imp
         parts.push(&piece);
     }
     parts.finish();
+}
+
+/// A frame's text with, optionally, a document in its middle that is written out only when the
+/// frame is sent (a welcome's snapshot, a replace's new state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameText {
+    /// The text before the document (or the whole frame).
+    pub head: String,
+    /// The document, if any.
+    pub node: Option<Rc<Node>>,
+    /// The text after it.
+    pub tail: String,
+}
+
+impl FrameText {
+    /// A frame that is all text.
+    pub fn plain(text: String) -> FrameText {
+        FrameText { head: text, node: None, tail: String::new() }
+    }
+
+    /// The JSON object `object` (serialized, ending in `}`) with member `key` set to `node`.
+    pub fn with_member(object: String, key: &str, node: Rc<Node>) -> FrameText {
+        let open = object.strip_suffix('}').unwrap_or(&object);
+        let sep = if open.ends_with('{') { "" } else { "," };
+        FrameText { head: format!("{open}{sep}\"{key}\":"), node: Some(node), tail: "}".into() }
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.node.as_ref().map_or(0, |n| n.bytes()) + self.tail.len()
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole text (costs the frame's size).
+    pub fn to_text(&self) -> String {
+        match &self.node {
+            None => format!("{}{}", self.head, self.tail),
+            Some(node) => JsonChunks::new(self.head.clone(), node.clone(), self.tail.clone(), usize::MAX).collect(),
+        }
+    }
+
+    /// Hands the frame to `emit`: whole when it fits in one frame, as `part` frames otherwise.
+    pub fn send(&self, emit: impl FnMut(String)) {
+        match &self.node {
+            None if self.tail.is_empty() => send_text(&self.head, emit),
+            None => send_text(&self.to_text(), emit),
+            Some(node) => send_node_frame(self.head.clone(), node.clone(), self.tail.clone(), emit),
+        }
+    }
+}
+
+/// The compact JSON text of a node in pieces of at most `max` bytes (cut at character
+/// boundaries), for rows with a size limit.
+pub struct BoundedChunks {
+    inner: JsonChunks,
+    buf: String,
+    max: usize,
+}
+
+impl BoundedChunks {
+    /// The text of `node` in pieces of at most `max` bytes (at least 4).
+    pub fn new(node: Rc<Node>, max: usize) -> BoundedChunks {
+        let max = max.max(4);
+        BoundedChunks { inner: JsonChunks::new(String::new(), node, String::new(), max / 4), buf: String::new(), max }
+    }
+}
+
+impl Iterator for BoundedChunks {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        while self.buf.len() < self.max {
+            match self.inner.next() {
+                Some(piece) => self.buf.push_str(&piece),
+                None => break,
+            }
+        }
+        if self.buf.is_empty() {
+            return None;
+        }
+        let mut cut = self.max.min(self.buf.len());
+        while !self.buf.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let rest = self.buf.split_off(cut);
+        Some(std::mem::replace(&mut self.buf, rest))
+    }
 }

@@ -64,7 +64,8 @@ fn json_patch_matches_the_reference_model_and_a_refused_patch_changes_nothing() 
     let mut applied = 0;
     with_leaf_bytes(10, || {
         for _ in 0..cases(4000) {
-            let bounds = Bounds { max_bytes: 32 + rng.below(300), max_depth: 2 + rng.below(6), max_ops: 3 + rng.below(8) };
+            let bounds =
+                Bounds { max_bytes: 32 + rng.below(300), max_depth: 2 + rng.below(6), max_ops: 3 + rng.below(8) };
             let mut value = random_value(&mut rng, 3);
             while depth(&value) > bounds.max_depth || json_size(&value) > bounds.max_bytes {
                 value = random_value(&mut rng, 2);
@@ -157,4 +158,14 @@ fn large_frames_are_cut_into_parts_that_join_to_the_frame() {
     let mut small = Vec::new();
     send_text(r#"{"type":"pong"}"#, |p| small.push(p));
     assert_eq!(small, vec![r#"{"type":"pong"}"#.to_owned()], "small frames go whole");
+}
+
+#[test]
+fn bounded_chunks_never_exceed_their_size_and_join_to_the_text() {
+    let value = json!({"a": "é".repeat(3000), "b": (0..500).collect::<Vec<_>>(), "c": {"d": "x".repeat(9000)}});
+    let d = doc(&value);
+    let pieces: Vec<String> = BoundedChunks::new(d.root.clone(), 1001).collect();
+    assert!(pieces.iter().all(|p| p.len() <= 1001 && !p.is_empty()));
+    assert_eq!(pieces.concat(), d.to_json());
+    assert!(pieces.len() >= d.bytes() / 1001);
 }

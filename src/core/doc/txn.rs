@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use super::{Node, Items, Members};
+use super::{Items, Members, Node};
 use crate::core::error::ApiError;
 use crate::core::measure::key_size;
 

@@ -3,10 +3,13 @@
 //! versions list, reading a checkpoint, and restoring one as a new version through the normal
 //! write path. The decisions are `core::history`'s; `HistoryStore` stores.
 
-use serde_json::{json, Value};
+use std::rc::Rc;
+
+use serde_json::json;
 use worker::{Request, Response};
 
 use super::{header, now_ms, SessionObject};
+use crate::core::doc::{parse_document, BoundedChunks, Node};
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
 use crate::core::history::{
@@ -17,25 +20,14 @@ use crate::core::keys::Role;
 use crate::core::session::{apply_write, WriteOutcome};
 use crate::edge::respond::{json, json_text, log_internal, OrInternal};
 
-/// The state a replacing write drops, kept for a checkpoint once the write is applied.
-enum Replaced {
-    /// Copied into a chunk row by SQLite, waiting for its metadata.
-    Staged(CheckpointMeta),
-    /// Serialized (a state over one chunk).
-    Serialized(CheckpointMeta, String),
+/// The checkpoint of the record's current version, sized as stored.
+fn meta_of(r: &SessionRecord, label: Option<String>) -> CheckpointMeta {
+    CheckpointMeta { version: r.version, updated_at: r.updated_at, label, state_bytes: r.state_bytes() as u64 }
 }
 
-/// The checkpoint of the record's current version, unlabelled, sized as stored.
-fn meta_of(r: &SessionRecord) -> CheckpointMeta {
-    CheckpointMeta { version: r.version, updated_at: r.updated_at, label: None, state_bytes: r.state_bytes as u64 }
-}
-
-/// A checkpoint of the record as it is now, and its state as stored.
-fn snapshot(r: &SessionRecord, label: Option<String>) -> Result<(CheckpointMeta, String), ApiError> {
-    let state_json = serde_json::to_string(r.readable_state()?).or_internal()?;
-    let meta =
-        CheckpointMeta { version: r.version, updated_at: r.updated_at, label, state_bytes: state_json.len() as u64 };
-    Ok((meta, state_json))
+/// The state's text in chunk rows.
+fn chunks(root: Rc<Node>) -> BoundedChunks {
+    BoundedChunks::new(root, CHUNK_BYTES)
 }
 
 impl SessionObject {
@@ -50,29 +42,24 @@ impl SessionObject {
         author: &str,
     ) -> Result<WriteOutcome, ApiError> {
         let policy = HistoryPolicy::of(&self.limits);
+        // A replace swaps the root: the old root stays as it was, so keeping it costs nothing.
         let replaced = match &req.change {
             Change::Set(_) if r.unreadable.is_none() => {
-                let due = self.history.progress().map(|p| p.before_replace(r.version)).unwrap_or(true);
-                if due {
-                    self.stage_replaced(r)
-                } else {
-                    None
-                }
+                let due = self
+                    .history
+                    .progress()
+                    .map(|p| p.before_replace_sized(r.version, r.state_bytes() as u64, &policy))
+                    .unwrap_or(true);
+                due.then(|| (meta_of(r, None), r.doc.root.clone()))
             }
             _ => None,
         };
-        let result = apply_write(&self.store, r, req, author, &self.limits, now_ms());
-        let applied = matches!(result, Ok(WriteOutcome::Applied { .. }));
-        let history = match replaced {
-            Some(Replaced::Staged(meta)) if applied => self.history.commit_staged(&meta, &policy),
-            Some(Replaced::Staged(meta)) => self.history.discard_staged(meta.version),
-            Some(Replaced::Serialized(meta, state_json)) if applied => self.history.take(&meta, &state_json, &policy),
-            _ => Ok(()),
-        };
-        if let Err(e) = history {
-            log_internal(&e);
+        let outcome = apply_write(&self.store, r, req, author, &self.limits, now_ms())?;
+        if let (Some((meta, root)), WriteOutcome::Applied { .. }) = (replaced, &outcome) {
+            if let Err(e) = self.history.take(&meta, chunks(root), &policy) {
+                log_internal(&e);
+            }
         }
-        let outcome = result?;
         if let WriteOutcome::Applied { frame, .. } = &outcome {
             if let Err(e) = self.count_write(r, frame.len() as u64, &policy) {
                 log_internal(&e);
@@ -81,36 +68,13 @@ impl SessionObject {
         Ok(outcome)
     }
 
-    /// Keeps the state a replacing write is about to drop: copied in SQLite from the session
-    /// row when it fits one chunk (the common case, no serialization), else serialized.
-    fn stage_replaced(&self, r: &SessionRecord) -> Option<Replaced> {
-        if r.state_bytes <= CHUNK_BYTES {
-            match self.history.stage_current(r.version) {
-                Ok(()) => Some(Replaced::Staged(meta_of(r))),
-                Err(e) => {
-                    log_internal(&e);
-                    None
-                }
-            }
-        } else {
-            snapshot(r, None).ok().map(|(meta, json)| Replaced::Serialized(meta, json))
-        }
-    }
-
     /// Counts an applied write towards the next automatic checkpoint, and takes it when due.
     fn count_write(&self, r: &SessionRecord, frame_bytes: u64, policy: &HistoryPolicy) -> Result<(), ApiError> {
         let mut progress = self.history.progress()?;
-        if !progress.after_write(r.version, frame_bytes, policy) {
+        if !progress.after_write_sized(r.version, frame_bytes, r.state_bytes() as u64, policy) {
             return self.history.set_progress(progress);
         }
-        // The session row now holds this version's state: copy it when it fits one chunk.
-        if r.state_bytes <= CHUNK_BYTES {
-            self.history.stage_current(r.version)?;
-            self.history.commit_staged(&meta_of(r), policy)
-        } else {
-            let (meta, state_json) = snapshot(r, None)?;
-            self.history.take(&meta, &state_json, policy)
-        }
+        self.history.take(&meta_of(r, None), chunks(r.doc.root.clone()), policy)
     }
 
     /// `GET .../versions?before=&limit=`: checkpoints newest first, with the next page's cursor.
@@ -142,8 +106,8 @@ impl SessionObject {
     pub(super) fn checkpoint_now(&self, content_type: Option<&str>, body: &[u8]) -> Result<Response, ApiError> {
         let label = checkpoint_label(content_type, body)?;
         let meta = self.with_record(|r| {
-            let (meta, state_json) = snapshot(r, label)?;
-            self.history.take(&meta, &state_json, &HistoryPolicy::of(&self.limits))?;
+            let meta = meta_of(r, label);
+            self.history.take(&meta, chunks(r.readable()?.root.clone()), &HistoryPolicy::of(&self.limits))?;
             Ok(meta)
         })?;
         let stored = self.history.meta(meta.version)?.unwrap_or(meta);
@@ -157,7 +121,8 @@ impl SessionObject {
         let version = restore_version(header(req, "Content-Type").as_deref(), body)?;
         self.with_record(|_| Ok(()))?;
         let (_, state_json) = self.history.load(version)?.ok_or(ApiError::VersionNotFound(version))?;
-        let state: Value = serde_json::from_str(&state_json).or_internal()?;
-        self.http_write_change(req, Change::Set(state))
+        let state =
+            parse_document(&state_json).map_err(|e| ApiError::Internal(format!("checkpoint {version}: {e}")))?;
+        self.http_write_change(req, Change::Set(Rc::new(state)))
     }
 }

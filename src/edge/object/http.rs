@@ -8,6 +8,7 @@ use super::{
     close, end_socket, header, now_ms, presence_value, Attachment, SessionObject, DEFAULT_WAIT_SECONDS, HTTP_AUTHOR,
     RECENT_OPS,
 };
+use crate::core::doc::Document;
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
 use crate::core::http::{
@@ -15,10 +16,11 @@ use crate::core::http::{
 };
 use crate::core::incoming::{check_op_id, WriteRequest};
 use crate::core::keys::{KeyHashes, Role, Secrets, SessionKey};
+use crate::core::oplog::OpLog;
 use crate::core::protocol::ServerFrame;
 use crate::core::session::WriteOutcome;
 use crate::edge::hub::{sse_event, Wake};
-use crate::edge::respond::{empty, json, set_header, OrInternal};
+use crate::edge::respond::{empty, json, json_with_state, set_header, OrInternal};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -40,30 +42,28 @@ impl SessionObject {
         let now = now_ms();
         let ttl_ms = (req.ttl_seconds * 1000) as i64;
         let record = SessionRecord {
-            state_bytes: req.state_json.len(),
-            state: req.state,
+            doc: Document { root: req.state },
             version: 1,
             updated_at: now,
             expires_at: now + ttl_ms,
             ttl_ms,
             strict: req.strict,
             hashes: secrets.hashes(),
-            oplog_bytes: 0,
+            log: OpLog::new(1, Vec::new()),
             unreadable: None,
         };
-        self.store.create(&record, &req.state_json)?;
+        self.store.create(&record)?;
         self.state.storage().set_alarm(ttl_ms).await.or_internal()?;
         let body = json!({
             "sessionId": session_id,
             "keys": secrets.keys_json(session_id),
-            "state": record.state,
             "version": record.version,
             "updatedAt": record.updated_at,
             "expiresAt": record.expires_at,
             "ttl": req.ttl_seconds,
             "strict": record.strict,
         });
-        let mut resp = json(201, &body)?;
+        let mut resp = json_with_state(201, &body, record.doc.root.clone())?;
         set_header(&mut resp, "ETag", &record.etag())?;
         set_header(
             &mut resp,
@@ -101,13 +101,12 @@ impl SessionObject {
                 return Ok(resp);
             }
             let body = json!({
-                "state": r.readable_state()?,
                 "version": r.version,
                 "updatedAt": r.updated_at,
                 "expiresAt": r.expires_at,
                 "role": role,
             });
-            let mut resp = json(200, &body)?;
+            let mut resp = json_with_state(200, &body, r.readable()?.root.clone())?;
             set_header(&mut resp, "ETag", &r.etag())?;
             Ok(resp)
         })
@@ -204,8 +203,8 @@ impl SessionObject {
                 "updatedAt": r.updated_at,
                 "expiresAt": r.expires_at,
                 "strict": r.strict,
-                "stateBytes": r.state_bytes,
-                "oplogBytes": r.oplog_bytes,
+                "stateBytes": r.state_bytes(),
+                "oplogBytes": r.log.bytes(),
                 "clients": clients,
                 "httpListeners": sse_streams + long_polls,
                 "sseStreams": sse_streams,

@@ -20,6 +20,7 @@ use super::respond::{empty, error_response, OrInternal};
 use super::router::limits_from_env;
 use super::sql_store::SqlStore;
 use crate::core::abuse::RelayBudget;
+use crate::core::doc::{send_text, FrameText};
 use crate::core::document::SessionRecord;
 use crate::core::error::ApiError;
 use crate::core::history::version_query;
@@ -295,7 +296,7 @@ impl SessionObject {
     fn with_record<R>(&self, f: impl FnOnce(&mut SessionRecord) -> Result<R, ApiError>) -> Result<R, ApiError> {
         let mut cache = self.cache.borrow_mut();
         if cache.is_none() {
-            *cache = Some(self.store.load()?);
+            *cache = Some(self.store.load(&self.limits)?);
         }
         match cache.as_mut().and_then(Option::as_mut) {
             Some(record) => f(record),
@@ -384,7 +385,17 @@ fn end_socket(ws: &WebSocket, notice: &str, code: u16, reason: &str) {
     let _ = ws.close(Some(code), Some(reason));
 }
 
-/// Sends a text frame; a socket that is closing just misses it.
+/// Sends a text frame (as `part` frames when it is long, P16); a socket that is closing just
+/// misses it.
 fn send(ws: &WebSocket, text: &str) {
-    let _ = ws.send_with_str(text);
+    send_text(text, |part| {
+        let _ = ws.send_with_str(part);
+    });
+}
+
+/// Sends a frame that may carry a document (a welcome's snapshot), written out as it is sent.
+fn send_frame(ws: &WebSocket, frame: &FrameText) {
+    frame.send(|part| {
+        let _ = ws.send_with_str(part);
+    });
 }

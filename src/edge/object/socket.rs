@@ -3,7 +3,7 @@
 use serde_json::Value;
 use worker::{Request, Response, WebSocket, WebSocketPair};
 
-use super::{close, header, now_ms, send, Attachment, SessionObject};
+use super::{close, header, now_ms, send, send_frame, Attachment, SessionObject};
 use crate::core::error::ApiError;
 use crate::core::http::{last_event_id, read_query};
 use crate::core::incoming::{parse_incoming, FrameError, Incoming, RateDecision, WriteRequest};
@@ -43,10 +43,10 @@ impl SessionObject {
             if r.touch_on_connect(now) {
                 self.store.set_expiry(r.expires_at)?;
             }
-            let plan = plan_resume(&self.store, r, q.since)?;
+            let plan = plan_resume(&self.store, r, q.since, &self.limits)?;
             welcome_frame(r, plan, &client_id, role, presence, &self.limits)
         })?;
-        send(&pair.server, &welcome);
+        send_frame(&pair.server, &welcome);
         self.announce(&client_id, PresenceEvent::Join, Value::Null);
         Response::from_websocket(pair.client).or_internal()
     }
@@ -167,11 +167,11 @@ impl SessionObject {
         let client_id = format!("s_{}", &random_token()?[..10]);
         let presence = self.presence_list();
         let welcome = self.with_record(|r| {
-            let plan = plan_resume(&self.store, r, since)?;
+            let plan = plan_resume(&self.store, r, since, &self.limits)?;
             welcome_frame(r, plan, &client_id, role, presence, &self.limits)
         })?;
         // A client further behind than this is better served by reconnecting (with a snapshot).
         let max_queued = 2 * self.limits.max_state_bytes + self.limits.oplog_max_bytes as usize;
-        self.hub.subscribe(role, &client_id, &sse_event("welcome", None, &welcome), max_queued)
+        self.hub.subscribe(role, &client_id, &sse_event("welcome", None, &welcome.to_text()), max_queued)
     }
 }
