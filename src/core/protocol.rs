@@ -252,6 +252,16 @@ pub enum ServerFrame {
     },
     /// Answer to `ping`.
     Pong,
+    /// One slice of a frame longer than 1 MiB (P16); the `data` of a frame's parts, joined in
+    /// `seq` order, is that frame's JSON text.
+    Part {
+        /// The slice's position, from 0.
+        seq: u64,
+        /// Whether this is the frame's last slice.
+        last: bool,
+        /// The slice of the frame's text.
+        data: String,
+    },
 }
 
 /// What happened to a client's presence.
@@ -334,6 +344,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn p16_part_frames_parse_and_join_to_the_frame() {
+        let frame = format!(r#"{{"type":"welcome","state":"{}"}}"#, "\\\"ü".repeat(400_000));
+        let mut parts = Vec::new();
+        crate::core::doc::send_text(&frame, |p| parts.push(p));
+        assert!(parts.len() >= 2);
+        let mut joined = String::new();
+        for (i, text) in parts.iter().enumerate() {
+            assert!(text.len() <= crate::core::doc::MAX_FRAME_BYTES);
+            let Ok(ServerFrame::Part { seq, last, data }) = serde_json::from_str::<ServerFrame>(text) else {
+                panic!("part {i} is not a part frame")
+            };
+            assert_eq!((seq, last), (i as u64, i + 1 == parts.len()));
+            joined.push_str(&data);
+        }
+        assert_eq!(joined, frame);
     }
 
     #[test]
