@@ -4,10 +4,10 @@
 // are JSON Patch appends, so a write applied twice would show twice).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, openPage, screenshot } from '../helpers/browser.mjs';
-import { serveFiles, html, js, sdkBundle } from './sdk-pages.mjs';
+import { openPage, screenshot } from '../helpers/browser.mjs';
+import { serveFiles, html, js, sdkBundle, routedPagesSuite } from './sdk-pages.mjs';
 
-const suite = browserSuite();
+const suite = routedPagesSuite();
 
 const PAGE = `
 import { joinSession } from '/outbox-test/session-sync.js';
@@ -60,6 +60,7 @@ test('offline writes survive a reload while offline and apply exactly once on ev
     assert.deepEqual(sorted(server.state.log), expected, 'the server has each write once');
     assert.deepEqual(sorted(await a.page.evaluate(() => window.session.state.log)), expected);
     assert.deepEqual(sorted(await b.page.evaluate(() => window.session.state.log)), expected);
+    assert.deepEqual(await Promise.all([a, b].map((p) => p.page.evaluate(() => window.session.transport))), ['websocket', 'websocket']);
     const order = server.state.log.filter((v) => v.startsWith('a'));
     assert.deepEqual(order, ['a0 online', 'a1 offline', 'a2 offline', 'a3 after reload'], 'one page\u2019s writes keep their order');
     assert.equal(await a.page.evaluate(() => new Promise((resolve) => {

@@ -4,11 +4,11 @@
 // another part of the state does not re-render for the update.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, openPage, screenshot } from '../helpers/browser.mjs';
-import { bundle, serveFiles, html, js } from './sdk-pages.mjs';
+import { openPage, screenshot } from '../helpers/browser.mjs';
+import { bundle, serveFiles, html, js, routedPagesSuite } from './sdk-pages.mjs';
 import { joinSession } from '../../packages/client/src/index.js';
 
-const suite = browserSuite();
+const suite = routedPagesSuite();
 
 const APP = `
 import { createElement as h, useEffect } from 'react';
@@ -50,6 +50,7 @@ test('React: useSessionState / usePresence / useStatus show a remote update and 
     await page.goto(`${url}/react-test.html#key=${created.keys.write}`);
     await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'open' && document.querySelector('#count')?.textContent === '0');
     assert.equal(await page.textContent('#title'), 'React counter');
+    assert.equal(await page.evaluate(() => window.session.transport), 'websocket');
     const titleRenders = await page.evaluate(() => window.renders.title);
 
     other = await joinSession(created.keys.write, { baseUrl: url, durableOutbox: false });

@@ -2,14 +2,41 @@
 // scripts are served from memory with Playwright's context.route under the dev server's
 // origin (so the SDK talks to the server as an app on that origin would), and keep loading
 // while the context is offline. Scripts are bundled with esbuild at test time.
+import { before, after } from 'node:test';
 import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
+import { startDevServer } from '../helpers/devserver.mjs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SRC = join(ROOT, 'packages', 'client', 'src');
 const OUT = join(ROOT, 'test-artifacts', 'sdk-pages');
+
+/**
+ * Like helpers/browser.mjs's browserSuite (one `wrangler dev`, one Chromium, read as
+ * `suite.server` / `suite.browser`), with Chromium's Local Network Access checks off: a page
+ * fulfilled by context.route has no IP address space of its own, so Chromium treats it as
+ * public and blocks its WebSockets to 127.0.0.1 (net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS;
+ * fetch still works, so the SDK would quietly fall back to SSE).
+ * @param {object} [serverOpts] options of startDevServer
+ */
+export function routedPagesSuite(serverOpts) {
+  const suite = { server: null, browser: null };
+  before(async () => {
+    [suite.server, suite.browser] = await Promise.all([startDevServer(serverOpts), chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-features=LocalNetworkAccessChecks'],
+    })]);
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.server?.stop();
+  });
+  return suite;
+}
 
 /**
  * Bundles `source` (an ES module's text; it may import 'session-sync', 'session-sync/react',
