@@ -2,7 +2,7 @@
 // session for a component tree, read its state (or a part of it), presence and status. Built on
 // useSyncExternalStore, so a component re-renders only when what it reads changed; states share
 // their unchanged parts between versions (structural sharing), so selecting a subtree is cheap.
-import { createContext, createElement, useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { createContext, createElement, useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { joinSession, openSession } from './index.js';
 
 /** @typedef {import('./session.js').Session<any>} AnySession */
@@ -84,7 +84,7 @@ export function useSessionState(selector, session) {
     cache.current = { state, select, value: c && Object.is(c.value, value) ? c.value : value };
     return cache.current.value;
   };
-  const subscribe = (/** @type {() => void} */ notify) => (s ? s.on('change', notify) : noop);
+  const subscribe = useCallback((/** @type {() => void} */ notify) => (s ? s.on('change', notify) : noop), [s]);
   return useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
 }
 
@@ -103,10 +103,10 @@ export function usePresence(session) {
     if (!cache.current || cache.current.s !== s) cache.current = { s, list: s.presence.list() };
     return cache.current.list;
   };
-  const subscribe = (/** @type {() => void} */ notify) => {
+  const subscribe = useCallback((/** @type {() => void} */ notify) => {
     if (!s) return noop;
     return s.on('presence', () => { cache.current = { s, list: s.presence.list() }; notify(); });
-  };
+  }, [s]);
   return useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
 }
 const EMPTY = Object.freeze([]);
@@ -119,7 +119,7 @@ const EMPTY = Object.freeze([]);
  */
 export function useStatus(session) {
   const s = useTarget(session);
-  const subscribe = (/** @type {() => void} */ notify) => (s ? s.on('status', notify) : noop);
+  const subscribe = useCallback((/** @type {() => void} */ notify) => (s ? s.on('status', notify) : noop), [s]);
   const get = () => (s ? s.status : 'connecting');
   return useSyncExternalStore(subscribe, get, get);
 }
