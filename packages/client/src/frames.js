@@ -27,8 +27,8 @@ export function handleFrame(s, f) {
     }
     case 'reject': onReject(s, f); break;
     case 'presence':
-      if (f.event === 'sync') { // long-poll: the answer to its presence POST
-        if (!s.clientId && f.clientId) s.clientId = f.clientId;
+      if (f.event === 'sync') { // long-poll: the answer to its presence POST (its id may be new after a reconnect)
+        if (f.clientId) s.clientId = f.clientId;
         s.presence.replace(f.list);
       } else s.presence.apply(f);
       break;
