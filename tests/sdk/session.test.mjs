@@ -297,3 +297,16 @@ test('dev option: update(fn) gets a frozen state, so a mutating fn fails instead
   assert.equal((await ok).version, 2);
   s.close();
 });
+
+test('heartbeat (inside the WebSocket transport): a ping after heartbeatMs of silence, a new connection when nothing answers', async () => {
+  const net = fakeNet();
+  const { s, ws } = await open(net, { transport: 'websocket', heartbeatMs: 5, heartbeatTimeoutMs: 5 });
+  await net.until(() => ws.sent.includes('ping'));
+  ws.deliver('pong'); // answered: the connection stays
+  await net.until(() => ws.sent.filter((f) => f === 'ping').length === 2);
+  assert.equal(net.sockets.length, 1);
+  const ws2 = await net.nextSocket(2); // the second ping got no answer
+  assert.equal(ws2.url.searchParams.get('since'), '1');
+  assert.equal(ws.readyState, 3, 'the silent socket was closed');
+  s.close();
+});
