@@ -5,12 +5,11 @@
 import { SyncState } from './rebase.js';
 import { clone, deepEqual } from './patch.js';
 import { mergeOptions } from './defaults.js';
-import { SyncError, oversize } from './errors.js';
+import { SyncError, oversize, frameBytes } from './errors.js';
 import { sessionIdOf } from './links.js';
 import { Presence } from './presence.js';
 import { History } from './history.js';
 import { opFrame, makeOp } from './outbox.js';
-import { frameBytes } from './errors.js';
 import { Connection } from './connection.js';
 import { handleFrame } from './frames.js';
 import { openOutboxStore } from './storage.js';
