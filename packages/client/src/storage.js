@@ -96,7 +96,8 @@ export function storableOps(ops) {
 
 /**
  * The outbox store of one session: `load()` the ops a previous page left, `save(ops)` after
- * every change (saves are serialized; `saved()` resolves once the last one is written).
+ * every change (one write at a time; saves made while one runs coalesce into the newest;
+ * `saved()` resolves once the last one is written).
  * @param {string} sessionId
  * @param {{durableOutbox?:boolean, storage?:KeyValueStorage}} options
  */
@@ -104,8 +105,22 @@ export function openOutboxStore(sessionId, options) {
   const enabled = options.durableOutbox !== false;
   const storage = options.storage || (enabled ? defaultStorage() : memoryStorage());
   const name = `outbox:${sessionId}:${tabId()}`;
-  let chain = Promise.resolve();
   let last = '';
+  let next = null; // the newest records not written yet
+  let running = null; // the write loop, while it runs
+  /** Writes the newest records until none are left; saves made meanwhile coalesce into one. */
+  const pump = async () => {
+    while (next) {
+      const records = next;
+      next = null;
+      try {
+        await (records.length ? storage.set(name, records) : storage.delete(name));
+      } catch (e) {
+        console.warn('session-sync: could not store the outbox (writes stay in memory)', e);
+      }
+    }
+    running = null;
+  };
   return {
     /** The stored ops of this session and tab ([] when none or disabled). @returns {Promise<any[]>} */
     async load() {
@@ -119,11 +134,10 @@ export function openOutboxStore(sessionId, options) {
       const sig = records.map((r) => r.opId).join(',');
       if (sig === last) return;
       last = sig;
-      chain = chain.then(() => (records.length ? storage.set(name, records) : storage.delete(name))).catch((e) => {
-        console.warn('session-sync: could not store the outbox (writes stay in memory)', e);
-      });
+      next = records;
+      if (!running) running = pump();
     },
     /** Resolves once every save so far is written. @returns {Promise<void>} */
-    saved() { return chain; },
+    saved() { return running || Promise.resolve(); },
   };
 }
