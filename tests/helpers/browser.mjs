@@ -15,7 +15,9 @@ export function launchBrowser() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // A page served by context.route may otherwise not open a WebSocket to 127.0.0.1.
+      '--disable-features=LocalNetworkAccessChecks'],
   });
 }
 

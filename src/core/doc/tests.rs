@@ -169,3 +169,20 @@ fn bounded_chunks_never_exceed_their_size_and_join_to_the_text() {
     assert_eq!(pieces.concat(), d.to_json());
     assert!(pieces.len() >= d.bytes() / 1001);
 }
+
+#[test]
+fn parts_cost_about_the_frame_itself() {
+    let mut map = serde_json::Map::new();
+    for i in 0..16 {
+        map.insert(format!("k{i}"), json!("7".repeat(1_000_000)));
+    }
+    let d = doc(&Value::Object(map));
+    let mut total = 0;
+    let mut count = 0;
+    send_node_frame("{\"state\":".into(), d.root.clone(), "}".into(), |p| {
+        total += p.len();
+        count += 1;
+    });
+    assert!(count <= 17, "{count} parts");
+    assert!(total < d.bytes() + d.bytes() / 50, "{total} bytes of parts for {} bytes", d.bytes());
+}
