@@ -47,7 +47,7 @@ for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n
 const dt = new Map();
 profile.samples.forEach((s, i) => dt.set(s, (dt.get(s) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 // wrangler's bundle of bench/entry.js, to name the anonymous wasm-bindgen glue (`__wbg_send_...`)
-const bundleDir = join(dirname(fileURLToPath(import.meta.url)), '.wrangler', 'tmp');
+const bundleDir = process.env.BENCH_WRANGLER_TMP || join(dirname(fileURLToPath(import.meta.url)), '.wrangler', 'tmp');
 let bundle = [];
 if (existsSync(bundleDir)) {
   const devs = readdirSync(bundleDir).filter((d) => d.startsWith('dev-')).map((d) => join(bundleDir, d, 'entry.js')).filter(existsSync)
@@ -102,3 +102,4 @@ console.log('[profile] top self time by caller:');
 for (const [k, us] of top(callers, 20)) console.log(`  ${(100 * us / (total - idle)).toFixed(1).padStart(5)}%  ${k}`);
 console.log('[profile] top inclusive time:');
 for (const [k, us] of top(incl, 25)) console.log(`  ${(100 * us / busy).toFixed(1).padStart(5)}%  ${(us / 1e3).toFixed(0).padStart(6)} ms  ${k}`);
+process.exit(0); // the inspector socket may not finish its close handshake

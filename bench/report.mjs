@@ -28,7 +28,9 @@ const sel = (scenario, params, target) => recs.filter((r) => r.scenario === scen
   && !r.params.first_after_start && Object.entries(params).every(([k, v]) => r.params[k] === v));
 const med = (scenario, params, target, path) => median(sel(scenario, params, target).map((r) => get(r.metrics, path)));
 const reps = (scenario, params, target) => sel(scenario, params, target).length;
-const errors = recs.filter((r) => r.metrics.error);
+const SIZE_SCENARIOS = ['size', 'size_wake', 'size_wake_writes'];
+const errors = recs.filter((r) => r.metrics.error && !SIZE_SCENARIOS.includes(r.scenario));
+const sizeOnly = recs.length > 0 && recs.every((r) => SIZE_SCENARIOS.includes(r.scenario));
 
 const fmt = (x, d = 1) => {
   if (!Number.isFinite(x)) return 'n/a';
@@ -44,6 +46,24 @@ const paramsOf = (scenario, key) => uniq(recs.filter((r) => r.scenario === scena
 
 const lines = [];
 const p = (s = '') => lines.push(s);
+if (sizeOnly) {
+  // Only the state-size scenario ran: its section replaces (or joins) the one in BENCHMARKS.md;
+  // the other sections stay as they are (from their own, earlier run).
+  const old = existsSync(outMd) ? readFileSync(outMd, 'utf8') : '# Benchmarks\n';
+  const earlier = (old.match(/from run `([^`]+)`/) ?? [])[1];
+  const section = `${sizeSection(true, earlier).join('\n')}\n`;
+  const at = old.indexOf('\n## State size');
+  let md;
+  if (at >= 0) {
+    const next = old.indexOf('\n## ', at + 1);
+    md = old.slice(0, at + 1) + section + (next >= 0 ? old.slice(next + 1) : '');
+  } else {
+    const before = ['\n## Cold start', '\n## Where the Rust service', '\n## Notes'].map((h) => old.indexOf(h)).find((i) => i >= 0);
+    md = before !== undefined ? old.slice(0, before + 1) + section + old.slice(before + 1) : `${old.trimEnd()}\n\n${section}`;
+  }
+  writeFileSync(outMd, md);
+  console.log(`[bench] wrote the State size section of ${relative(ROOT, outMd)} (from ${relative(ROOT, runDir)}; other sections unchanged)`);
+} else {
 const table = (head, rows) => {
   p(`| ${head.join(' | ')} |`);
   p(`| ${head.map((h, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`);
@@ -193,6 +213,8 @@ table(['target', 'writes/s', 'deliveries/s', 'steps (rep 1): rate, result, p99']
 p(`Rust / JS: ${ratio(open('rust'), open('js'))}; Rust / native: ${ratio(open('rust'), open('native'))} (the native number is a floor: ${openMed('native', false, 'max_rate') >= 10240 ? 'it passed the top of the ladder (10,240 writes/s), and ' : ''}at these rates the single-core load generator receiving ${fmt(open('native'))} frames/s is the limit; see its CPU in the raw records).`);
 p();
 
+if (recs.some((r) => r.scenario === 'size')) for (const l of sizeSection(false)) p(l);
+
 // cold
 p('## Cold start');
 p();
@@ -225,6 +247,8 @@ p();
 
 writeFileSync(outMd, lines.join('\n'));
 
+writeChart();
+function writeChart() {
 // ---------- SVG chart: two panels, log scale ----------
 const colors = { rust: '#d9480f', js: '#1971c2', native: '#5c940d' };
 function panel(x0, y0, w, h, title, unit, groups) {
@@ -274,3 +298,124 @@ writeFileSync(join(runDir, 'chart.svg'), svg);
 mkdirSync(join(ROOT, 'docs'), { recursive: true });
 copyFileSync(join(runDir, 'chart.svg'), join(ROOT, 'docs', 'bench-chart.svg'));
 console.log(`[bench] wrote ${relative(ROOT, outMd)} and docs/bench-chart.svg (from ${relative(ROOT, runDir)})`);
+}
+}
+
+// ---------- State size (issue 11) ----------
+function sizeSection(standalone, earlierRun) {
+  const L = [];
+  const q = (x = '') => L.push(x);
+  const sizeRecs = recs.filter((r) => r.scenario === 'size');
+  const sizes = uniq(sizeRecs.map((r) => r.params.bytes)).sort((a, b) => a - b);
+  const label = (b) => (b >= 1e6 ? `${b / 1e6} MB` : b >= 1e3 ? `${b / 1e3} KB` : `${b} B`);
+  const rec = (scenario, t, b) => recs.find((r) => r.scenario === scenario && r.target === t && r.params.bytes === b);
+  const mib = (kb) => (Number.isFinite(kb) ? fmt(kb / 1024, 0) : 'n/a');
+  const memCell = (m) => [m.mem_before, m.mem_loaded, m.mem_after_writes, m.mem_after_reads].map((x) => mib(x?.rss_kb)).join(' / ');
+  const w = (m, k, f) => get(m, `writes.${k}.${f}`);
+  const big = sizes[sizes.length - 1];
+  const small = sizes[0];
+  q('## State size');
+  q();
+  if (standalone) {
+    q(`From run \`${meta.run}\` (${meta.run.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d).*/, '$1-$2-$3 $4:$5 UTC')}, \`${meta.command}\`, commit \`${meta.git}\`)${earlierRun ? `; the other sections of this file are from the earlier run \`${earlierRun}\`, before the storage rewrite of issue 11, and were not re-run` : ''}. Machine: ${meta.cores} cores (${meta.cpu}), **shared with other developers running tests** during the run (load average before/after: ${meta.loadavg_before} / ${meta.loadavg_after}); workerd pinned to cpu ${meta.server_cpus}, the load generator to cpu ${meta.loadgen_cpus}; storage ${meta.storage === 'tmpfs' ? 'on tmpfs' : 'on disk'}; requests ${meta.via === 'direct' ? "straight to workerd's entry socket" : "through wrangler's proxy"}. One run: each number is one measurement (welcome and GET: the median of ${uniq(sizeRecs.map((r) => r.metrics.welcome?.all_ms?.length).filter(Boolean)).join('/') || 'n/a'}), not a median over repetitions.`);
+    q();
+  }
+  q('Each size is a new session grown by HTTP `PATCH` merge patches (`application/merge-patch+json`, about 1 MB of new items per patch) to a map of ~1 KB items, `{"items":{"k000000":{"label":"item 0 ....","x":0,"y":0},...}}`. Then: one WebSocket writer, and then 8, send small merge patches (`{"items":{"k…":{"x":n}}}`) closed loop for ' + `${fmt((w(sizeRecs[0]?.metrics ?? {}, '1', 'wall_ms') ?? NaN) / 1000, 1)} s` + ' each (they connect with `?since=` the current version, so they skip the snapshot); a new client opens a WebSocket and reads the whole `welcome` (P16 `part` frames joined; "welcome" is open to the last part); `GET /api/v1/sessions/<key>` is read to the end of its body. workerd RSS is `VmRSS` of the runtime workerd process (it also holds every earlier session of the run and the JS baseline, so it grows down the table). Wake: `wrangler dev` is stopped and started again on the same storage (`bench/wake.mjs`) and the first `GET` of each session is timed; "identical" compares the SHA-256 of the state (parsed and re-stringified) and the version with those read before the restart. The JS baseline (`bench/js-baseline/`, one SQLite row holds the whole state) was given `PATCH`/`GET` routes for this scenario.');
+  q();
+  const rows = [];
+  for (const b of sizes) {
+    for (const t of ['rust', 'js']) {
+      const r = rec('size', t, b);
+      if (!r) continue;
+      const m = r.metrics;
+      const wk = rec('size_wake', t, b)?.metrics;
+      const name = `${label(b)}, ${t === 'rust' ? 'Rust' : 'JS'}`;
+      if (m.error) { rows.push([name, `**${String(m.error).slice(0, 200)}**`, '', '', '', '', '', '']); continue; }
+      if (m.failed) {
+        const f = m.grow_failure;
+        const body = String(f.body ?? '').replace(/\|/g, '\\|').replace(/\s+/g, ' ').slice(0, 240);
+        rows.push([name, `**failed while growing**: stored ${fmt(f.state_bytes, 0)} B; a PATCH to ${fmt(f.would_be_bytes, 0)} B got HTTP ${f.status}: \`${body}\``, '', '', '', '', '', '']);
+        continue;
+      }
+      rows.push([
+        name,
+        `${fmt(m.server_state_bytes ?? m.state_bytes, 0)} (${m.grow_patches} patch${m.grow_patches === 1 ? '' : 'es'}, ${fmt(m.grow_ms / 1000, 1)} s)`,
+        `${fmt(w(m, '1', 'acked_per_s'))} (${fmt(w(m, '1', 'ack_lat.p50_ms'))} / ${fmt(w(m, '1', 'ack_lat.p99_ms'))}; ${fmt(1000 * w(m, '1', 'server_cpu_ms') / Math.max(1, w(m, '1', 'acks')), 0)} µs cpu)`,
+        `${fmt(w(m, '8', 'acked_per_s'))} (${fmt(w(m, '8', 'ack_lat.p50_ms'))} / ${fmt(w(m, '8', 'ack_lat.p99_ms'))})`,
+        `${fmt(m.welcome?.ms)} (${m.welcome?.parts ?? 0} parts${m.welcome?.parts ? `, first ${fmt(m.welcome.first_frame_ms)}` : ''})`,
+        `${fmt(m.get?.ms)} (first byte ${fmt(m.get?.ttfb_ms)})${m.welcome_equals_get ? '' : ' **welcome ≠ GET**'}`,
+        memCell(m),
+        wk ? `${fmt(wk.first_get_ms)}${wk.identical ? ', identical' : ' **DIFFERENT**'}` : 'n/a',
+      ]);
+    }
+  }
+  table2(L, ['state, target', 'state bytes (growth)', '1 writer: acked/s (ack p50 / p99 ms; server cpu per write)', '8 writers: acked/s (ack p50 / p99 ms)', 'welcome ms', 'GET ms', 'workerd RSS MiB: before / grown / after writes / after reads', 'wake: first GET ms'], rows);
+  const skipped = recs.filter((r) => r.scenario === 'size' && r.metrics.error && /not attempted/.test(r.metrics.error));
+  if (skipped.length) q(`Not attempted (the target had already failed at a smaller size): ${skipped.map((r) => `${r.target === 'js' ? 'JS' : 'Rust'} at ${label(r.params.bytes)}`).join(', ')}.`), q();
+  const jsFail = sizeRecs.find((r) => r.target === 'js' && r.metrics.failed);
+  if (jsFail) {
+    const f = jsFail.metrics.grow_failure;
+    const mib8 = 8 * 1024 * 1024;
+    const at8 = f.state_bytes <= mib8 && f.would_be_bytes > mib8;
+    q(`**Where the JS baseline fails**: it keeps its whole state in one SQLite value. Cloudflare documents a limit of 2 MB per string, BLOB or row in Durable Object SQLite storage, so deployed it would fail at its first write past 2 MB (SQLITE_TOOBIG, like cloudflare/agents #397); workerd under \`wrangler dev\` lets values grow further. Growing its ${label(jsFail.params.bytes)} session (the patch halved after each failure, down to 16 items), it stored a state of ${fmt(f.state_bytes, 0)} bytes; the next patch, to ${fmt(f.would_be_bytes, 0)} bytes${at8 ? ' (just past 8 MiB = 8,388,608 bytes, the local limit)' : ''}, failed: HTTP ${f.status} \`${String(f.body).replace(/\s+/g, ' ').slice(0, 300)}\`. Between 2 MB and that point the local numbers show what its whole-value rewrite per write costs, but such a session would not exist on Cloudflare.`);
+    q();
+  }
+  // targets
+  const r1 = (t, b, k) => w(rec('size', t, b)?.metrics ?? {}, k, 'acked_per_s');
+  const bigM = rec('size', 'rust', big)?.metrics ?? {};
+  const verdict = (x, goal, higher) => {
+    if (!Number.isFinite(x)) return 'not measured';
+    const ok = higher ? x >= goal : x < goal;
+    const by = higher ? (goal - x) / goal : (x - goal) / goal;
+    return ok ? '**met**' : `**missed** by ${(100 * by).toFixed(0)}%`;
+  };
+  const tg = [];
+  const rBig = r1('rust', big, '1') / r1('rust', small, '1');
+  tg.push([`acked writes/s at ${label(big)} / at ${label(small)}, Rust, 1 writer`, `${fmt(r1('rust', big, '1'))} / ${fmt(r1('rust', small, '1'))} = ${fmt(rBig, 2)}x`, '>= 0.8x', verdict(rBig, 0.8, true)]);
+  const rBig8 = r1('rust', big, '8') / r1('rust', small, '8');
+  tg.push([`same, 8 writers (no target)`, `${fmt(r1('rust', big, '8'))} / ${fmt(r1('rust', small, '8'))} = ${fmt(rBig8, 2)}x`, '', '']);
+  for (const k of ['1', '8']) {
+    const x = r1('rust', small, k) / r1('js', small, k);
+    tg.push([`Rust / JS acked writes/s at ${label(small)}, ${k} writer${k === '1' ? '' : 's'}`, `${fmt(r1('rust', small, k))} / ${fmt(r1('js', small, k))} = ${fmt(x, 2)}x`, '>= 1.5x', verdict(x, 1.5, true)]);
+  }
+  tg.push([`${label(big)} to a new WebSocket client (welcome), s`, fmt(bigM.welcome?.ms / 1000, 2), '< 5 s', verdict(bigM.welcome?.ms / 1000, 5, false)]);
+  tg.push([`${label(big)} by GET, s`, fmt(bigM.get?.ms / 1000, 2), '< 5 s', verdict(bigM.get?.ms / 1000, 5, false)]);
+  const wkBig = rec('size_wake', 'rust', big)?.metrics;
+  if (wkBig) tg.push([`wake: first GET of the ${label(big)} session after restarting wrangler dev, s`, `${fmt(wkBig.first_get_ms / 1000, 2)} (first byte ${fmt(wkBig.ttfb_ms / 1000, 2)}); ${wkBig.identical ? 'state and version identical (SHA-256)' : '**state differs**'}`, '', '']);
+  const ww = rec('size_wake_writes', 'rust', big)?.metrics;
+  if (ww) {
+    const idle = wkBig?.mem_idle?.rss_kb;
+    const plus = (kb) => (Number.isFinite(idle) && Number.isFinite(kb) ? ` (+${mib(kb - idle)})` : '');
+    tg.push([`memory: runtime workerd (VmRSS) idle after the restart, then with only the ${label(big)} session loaded (its first GET), then after ${ww.writes} small writes to it`, `${mib(idle)} MiB idle; ${mib(ww.mem_after_get?.rss_kb)} MiB loaded${plus(ww.mem_after_get?.rss_kb)}; ${mib(ww.mem_after_writes?.rss_kb)} MiB after the writes${plus(ww.mem_after_writes?.rss_kb)}; peak VmHWM ${mib(ww.mem_after_writes?.hwm_kb)} MiB. Those writes (Node client): ${ww.error ? ww.error : `${fmt(ww.acked_per_s)} acked/s, p99 ${fmt(ww.ack_p99_ms)} ms`}`, '128 MB isolate limit', '']);
+  }
+  q('Targets of issue 11, as ratios from this run:');
+  q();
+  table2(L, ['measure', 'this run', 'target', 'result'], tg);
+  // profiles of the largest session, if taken
+  const prof = ['writes', 'welcome', 'get', 'writes-small', 'writes-js-small'].map((what) => [what, join(runDir, `profile-size-${what}.txt`)]).filter(([, f]) => existsSync(f));
+  if (prof.length) {
+    q('Where the time goes: CPU profiles of the runtime (V8 sampling profiler through the inspector, `bench/profile.mjs`, taken after the measurements above, so they do not slow them) while one phase ran against a Rust session of this run (`bench/results/<run>/profile-size-*.txt` and `.cpuprofile`); the top self-time entries as shares of the server\'s busy time. wasm functions are unnamed in the release build (`wasm-function[N]`); the runtime\'s own calls are named: `exec` is SQLite, `queueMicrotask` is wasm-bindgen-futures waking a task, `send` is WebSocket send, `deserializeAttachment` a socket\'s attachment.');
+    q();
+    for (const [what, f] of prof) {
+      const text = readFileSync(f, 'utf8');
+      if (!/busy [1-9]/.test(text)) { q(`- **${what}**: no profile (${(text.match(/\[size-probe\][^\n]*/) ?? ['no samples'])[0]})`); continue; }
+      const pb = Number((text.match(/^bytes (\d+)/m) ?? [])[1]);
+      const probe = (() => { try { return JSON.parse(text.split('\n')[0]); } catch { return null; } })();
+      const probeTxt = probe && !Array.isArray(probe) && probe.acked_per_s ? `; under the profiler ${fmt(probe.acked_per_s)} acked/s` : Array.isArray(probe) ? `; under the profiler ${probe.map((x) => `${fmt(x.ms)} ms`).join(', ')}` : '';
+      const head = (text.match(/\[profile\] [\d.]+ s, sampled .*/) ?? [''])[0].replace('[profile] ', '');
+      const block = text.split('[profile] top self time (share of busy time):')[1]?.split('[profile]')[0] ?? '';
+      const top = block.split('\n').map((l) => l.trim()).filter((l) => /^[\d.]+%/.test(l)).slice(0, 8)
+        .map((l) => { const m = l.match(/^([\d.]+%)\s+(\d+) ms\s+(.*)$/); return m ? `${m[1]} ${m[3].replace(/\s+\S*:\d+$/, '')}` : l; });
+      q(`- **${what.replace(/-js-small|-small/, '')}, ${Number.isFinite(pb) ? label(pb) : '?'} ${what.includes('-js') ? 'JS baseline' : 'Rust'} session** (${head}${probeTxt}): ${top.map((x) => `\`${x.replace(/`/g, '')}\``).join(', ') || 'no samples'}`);
+    }
+    q();
+  }
+  return L;
+}
+
+function table2(L, head, rows) {
+  L.push(`| ${head.join(' | ')} |`);
+  L.push(`| ${head.map((h, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`);
+  for (const r of rows) L.push(`| ${r.join(' | ')} |`);
+  L.push('');
+}

@@ -2,7 +2,8 @@
 # `npm run bench`: benchmarks the Rust service against a JavaScript Durable Object baseline and a
 # native Rust server (the machine's ceiling), in one run, and writes BENCHMARKS.md.
 #
-#   bash scripts/bench.sh [--quick] [--reps N] [--scenarios cold,fanout,throughput,storm,resume,open]
+#   bash scripts/bench.sh [--quick] [--reps N] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch,size]
+#                         [--sizes 1000,1000000,16000000,64000000]
 #
 # 1. scripts/setup.sh; builds the worker only if build/ is missing (BENCH_SKIP_BUILD=1: never);
 # 2. builds the load generator (bench/loadgen, native Rust, tokio + tokio-tungstenite);
@@ -11,6 +12,10 @@
 #    server (`loadgen serve`) on another free port; both pinned to core 0 with taskset;
 # 4. runs every scenario against the three targets, interleaved, pinned to core 1, recording the
 #    load generator's and the servers' CPU time on every measurement;
+#    with the `size` scenario (issue 11: sessions grown to 1 KB .. 64 MB), then also CPU profiles
+#    of the largest Rust session's writes, welcome and GET (bench/profile.mjs, BENCH_SIZE_PROFILE=0
+#    skips them), and the wake check: `wrangler dev` is stopped and started again on the same
+#    storage and bench/wake.mjs times the first GET of every grown session and compares hashes;
 # 5. stops both servers and writes bench/results/<run>/ (raw JSON lines, meta, chart),
 #    BENCHMARKS.md and docs/bench-chart.svg.
 # All traffic goes to 127.0.0.1; every load is bounded in count and time.
@@ -23,9 +28,10 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; LOADGEN_ARGS+=(--quick) ;;
     --reps) LOADGEN_ARGS+=(--reps "$2"); shift ;;
-    --scenarios) LOADGEN_ARGS+=(--scenarios "$2"); shift ;;
+    --scenarios) LOADGEN_ARGS+=(--scenarios "$2"); SCENARIOS=$2; shift ;;
+    --sizes) LOADGEN_ARGS+=(--sizes "$2"); shift ;;
     --no-report) NO_REPORT=1 ;;
-    *) echo "usage: scripts/bench.sh [--quick] [--reps N] [--scenarios a,b,...] [--no-report]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--reps N] [--scenarios a,b,...] [--sizes b1,b2,...] [--no-report]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -58,6 +64,14 @@ snapshot_build() {
 }
 snapshot_build
 step "worker snapshot: bench/build/ ($(wc -c <bench/build/index_bg.wasm) bytes wasm, built $(date -u -r bench/build/index_bg.wasm +%H:%M:%SZ))"
+# wrangler dev runs the bench worker from a copy outside the repository (config, entry, baselines,
+# worker snapshot): its bundler watches every file it read, package.json files of the directories
+# above included, and an edit there by someone else (a commit to ../package.json) reloads the
+# runtime on a new port in the middle of a run.
+WORKER_DIR=$(mktemp -d /tmp/session-sync-bench-worker.XXXXXX)
+cp bench/wrangler.bench.toml bench/entry.js "$WORKER_DIR/"
+cp -r bench/js-baseline bench/floor bench/build "$WORKER_DIR/"
+export BENCH_WRANGLER_TMP=$WORKER_DIR/.wrangler/tmp
 
 step "cargo build --release (bench/loadgen)"
 cargo build --release --quiet --manifest-path bench/loadgen/Cargo.toml
@@ -88,12 +102,8 @@ PORT=$(free_port); INSPECT=$(free_port); NPORT=$(free_port)
 WPID=""; NPID=""
 cleanup() {
   [ -n "$NPID" ] && kill "$NPID" 2>/dev/null || true
-  if [ -n "$WPID" ]; then
-    kill -TERM -- "-$WPID" 2>/dev/null || true
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$WPID" 2>/dev/null || break; sleep 0.5; done
-    kill -KILL -- "-$WPID" 2>/dev/null || true
-  fi
-  rm -rf "$PERSIST"
+  stop_wrangler
+  rm -rf "$PERSIST" "$WORKER_DIR"
 }
 trap cleanup EXIT
 
@@ -103,29 +113,37 @@ while IFS= read -r line; do
   name=${line%% =*}; value=$(echo "${line#*= }" | sed 's/^"//; s/"$//')
   if ! grep -q "^$name = " bench/wrangler.bench.toml; then EXTRA_VARS+=(--var "$name:$value"); step "var $name=$value from wrangler.toml"; fi
 done < <(sed -n '/^\[vars\]/,/^\[/p' wrangler.toml | grep -E '^[A-Z_]+ = ')
-step "wrangler dev -c bench/wrangler.bench.toml on 127.0.0.1:$PORT (cpu $SERVER_CPUS, storage $STORAGE)"
-setsid "${PIN_SERVER[@]}" bash scripts/with-node.sh wrangler dev -c bench/wrangler.bench.toml --ip 127.0.0.1 \
-  --port "$PORT" --inspector-port "$INSPECT" --persist-to "$PERSIST" \
-  --show-interactive-dev-session=false --log-level warn "${EXTRA_VARS[@]}" >"$RUN/wrangler.log" 2>&1 </dev/null &
-WPID=$!
-deadline=$((SECONDS + 120))
-until curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/v1/health"; do
-  kill -0 "$WPID" 2>/dev/null || { cat "$RUN/wrangler.log" >&2; echo "[bench] wrangler dev exited" >&2; exit 1; }
-  [ $SECONDS -lt $deadline ] || { cat "$RUN/wrangler.log" >&2; echo "[bench] wrangler dev did not answer in 120 s" >&2; exit 1; }
-  sleep 0.25
-done
-SERVER_PIDS=$(echo "$WPID" $(descendants "$WPID") | tr ' ' ',')
-step "server pids (wrangler + workerd): $SERVER_PIDS"
-# `wrangler dev` answers on --port through a proxy worker in a second workerd process, which costs
-# about a third of the server CPU on every frame, for both targets alike. By default the load goes
-# straight to the workerd that runs the worker (its own entry socket; same process, same
-# config); BENCH_VIA=proxy measures through wrangler's proxy instead.
-VIA=${BENCH_VIA:-direct}
-TARGET_PORT=$PORT
-if [ "$VIA" = direct ]; then
-  direct=""
+# Starts `wrangler dev` on $PORT with storage in $PERSIST (log: $1), waits for it to answer and
+# sets WPID, SERVER_PIDS, TARGET_PORT, VIA and WORKERD_PID (the runtime workerd: the one that
+# runs the worker, not wrangler's proxy). Used again on the same storage for the wake check.
+start_wrangler() {
+  local log=$1
+  step "wrangler dev -c bench/wrangler.bench.toml on 127.0.0.1:$PORT (cpu $SERVER_CPUS, storage $STORAGE)"
+  setsid "${PIN_SERVER[@]}" bash scripts/with-node.sh wrangler dev -c "$WORKER_DIR/wrangler.bench.toml" --ip 127.0.0.1 \
+    --port "$PORT" --inspector-port "$INSPECT" --persist-to "$PERSIST" \
+    --show-interactive-dev-session=false --log-level warn "${EXTRA_VARS[@]}" >"$log" 2>&1 </dev/null &
+  WPID=$!
+  local deadline=$((SECONDS + 120))
+  until curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/v1/health"; do
+    kill -0 "$WPID" 2>/dev/null || { cat "$log" >&2; echo "[bench] wrangler dev exited" >&2; exit 1; }
+    [ $SECONDS -lt $deadline ] || { cat "$log" >&2; echo "[bench] wrangler dev did not answer in 120 s" >&2; exit 1; }
+    sleep 0.25
+  done
+  SERVER_PIDS=$(echo "$WPID" $(descendants "$WPID") | tr ' ' ',')
+  step "server pids (wrangler + workerd): $SERVER_PIDS"
+  # `wrangler dev` answers on --port through a proxy worker in a second workerd process, which costs
+  # about a third of the server CPU on every frame, for both targets alike. By default the load goes
+  # straight to the workerd that runs the worker (its own entry socket; same process, same
+  # config); BENCH_VIA=proxy measures through wrangler's proxy instead.
+  VIA=${BENCH_VIA:-direct}
+  TARGET_PORT=$PORT
+  WORKERD_PID=""
+  local pid port direct=""
   for pid in $(descendants "$WPID"); do
     [ "$(cat /proc/$pid/comm 2>/dev/null)" = workerd ] || continue
+    tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null | grep -q "entry=127.0.0.1:$PORT\b" && continue
+    WORKERD_PID=$pid
+    [ "$VIA" = direct ] || continue
     for port in $(ss -ltnpH 2>/dev/null | grep "pid=$pid," | awk '{print $4}' | sed 's/.*://'); do
       [ "$port" = "$PORT" ] && continue
       if curl -sf -m 2 "http://127.0.0.1:$port/api/v1/health" 2>/dev/null | grep -q '"ok"' \
@@ -134,9 +152,24 @@ if [ "$VIA" = direct ]; then
       fi
     done
   done
-  if [ -n "$direct" ]; then TARGET_PORT=$direct; step "load goes straight to workerd's entry socket 127.0.0.1:$direct (BENCH_VIA=proxy for wrangler's port)"
-  else VIA=proxy; step "workerd's own entry socket not found: load goes through wrangler's port $PORT"; fi
-fi
+  if [ "$VIA" = direct ]; then
+    if [ -n "$direct" ]; then TARGET_PORT=$direct; step "load goes straight to workerd's entry socket 127.0.0.1:$direct (BENCH_VIA=proxy for wrangler's port)"
+    else VIA=proxy; step "workerd's own entry socket not found: load goes through wrangler's port $PORT"; fi
+  fi
+  step "runtime workerd pid: ${WORKERD_PID:-not found}"
+}
+# Stops `wrangler dev` (its whole process group) and waits until it is gone; keeps the storage.
+stop_wrangler() {
+  [ -n "$WPID" ] || return 0
+  kill -TERM -- "-$WPID" 2>/dev/null || true
+  local i
+  for i in $(seq 1 40); do kill -0 "$WPID" 2>/dev/null || break; sleep 0.25; done
+  kill -KILL -- "-$WPID" 2>/dev/null || true
+  # every process of the group gone (the runtime workerd holds the storage open)
+  for i in $(seq 1 40); do pgrep -g "$WPID" >/dev/null 2>&1 || break; sleep 0.25; done
+  WPID=""
+}
+start_wrangler "$RUN/wrangler.log"
 
 step "native ceiling server on 127.0.0.1:$NPORT (cpu $SERVER_CPUS)"
 "${PIN_SERVER[@]}" "$LOADGEN" serve --port "$NPORT" 2>>"$RUN/native.log" &
@@ -149,9 +182,53 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$SECONDS
 step "load generator on cpu $LOADGEN_CPUS: ${LOADGEN_ARGS[*]:-(full run)}"
 "${PIN_LOADGEN[@]}" timeout 2400 "$LOADGEN" run --server "127.0.0.1:$TARGET_PORT" --server-pids "$SERVER_PIDS" \
-  --native "127.0.0.1:$NPORT" --native-pid "$NPID" "${LOADGEN_ARGS[@]}" --out "$RUN/results.jsonl"
+  --native "127.0.0.1:$NPORT" --native-pid "$NPID" ${WORKERD_PID:+--workerd-pid "$WORKERD_PID"} "${LOADGEN_ARGS[@]}" --out "$RUN/results.jsonl"
 ELAPSED=$((SECONDS - START))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# State size (issue 11): profiles of the largest Rust session, then wake after a restart.
+if [ -z "${SCENARIOS:-}" ] || [[ ",$SCENARIOS," == *,size,* ]]; then
+  # "key version items bytes" of the largest and of the smallest grown Rust session
+  sessions=$(bash scripts/with-node.sh node -e '
+    const recs = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse)
+      .filter((r) => r.scenario === "size" && r.target === "rust" && r.metrics.key && !r.metrics.failed);
+    const all = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse)
+      .filter((r) => r.scenario === "size" && r.target === "js" && r.metrics.key && !r.metrics.failed);
+    recs.sort((a, b) => b.params.bytes - a.params.bytes);
+    all.sort((a, b) => a.params.bytes - b.params.bytes);
+    for (const r of [recs[0], recs[recs.length - 1], all[0]]) console.log(r ? [r.metrics.key, r.metrics.version, r.metrics.items, r.params.bytes].join(" ") : "");' "$RUN/results.jsonl" 2>/dev/null || true)
+  largest=$(echo "$sessions" | sed -n 1p)
+  smallest=$(echo "$sessions" | sed -n 2p)
+  smallest_js=$(echo "$sessions" | sed -n 3p)
+  if [ -n "$largest" ] && [ "${BENCH_SIZE_PROFILE:-1}" != 0 ]; then
+    # CPU profiles: writes, welcome and GET of the largest session; writes of the smallest, and
+    # of the JS baseline's smallest
+    for job in "writes:$largest" "welcome:$largest" "get:$largest" "writes-small:$smallest" "writes-js-small:$smallest_js"; do
+      what=${job%%:*}
+      read -r pkey pversion pitems pbytes <<<"${job#*:}"
+      [ -n "$pkey" ] || continue
+      prefix=""; [[ $what == *-js-* ]] && prefix=/js
+      # the version now (earlier phases wrote); the JS baseline has no /info: its GET has it
+      pversion=$(curl -sf "http://127.0.0.1:$TARGET_PORT$prefix/api/v1/sessions/$pkey$([ -z "$prefix" ] && echo /info)" | bash scripts/with-node.sh node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>console.log(JSON.parse(s).version))' || echo "$pversion")
+      step "CPU profile of the ${prefix:+JS baseline}${prefix:-Rust service}, $pbytes-byte session, ${what%%-*} (bench/profile.mjs)"
+      bash scripts/with-node.sh node bench/profile.mjs --inspector "$INSPECT" --out "$RUN/profile-size-$what.cpuprofile" -- \
+        "${PIN_LOADGEN[@]}" "$LOADGEN" size-probe --server "127.0.0.1:$TARGET_PORT" --prefix "$prefix" --key "$pkey" --what "${what%%-*}" \
+        --version "$pversion" --items "$pitems" --writers 1 --dur-ms 3000 --reps 2 >"$RUN/profile-size-$what.txt" 2>&1 \
+        || step "profile of $what failed (see $RUN/profile-size-$what.txt)"
+      echo "bytes $pbytes" >>"$RUN/profile-size-$what.txt"
+    done
+  fi
+  if [ -n "$largest" ]; then
+    step "wake: hashes of every grown session, then wrangler dev restarted on the same storage"
+    bash scripts/with-node.sh node bench/wake.mjs before --run "$RUN" --url "http://127.0.0.1:$TARGET_PORT"
+    stop_wrangler
+    T0=$(date +%s%N)
+    start_wrangler "$RUN/wrangler-restart.log"
+    RESTART_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+    bash scripts/with-node.sh node bench/wake.mjs after --run "$RUN" --url "http://127.0.0.1:$TARGET_PORT" \
+      ${WORKERD_PID:+--workerd-pid "$WORKERD_PID"} --restart-ms "$RESTART_MS" || step "wake check failed"
+  fi
+fi
 
 CMD="npm run bench"
 [ ${#LOADGEN_ARGS[@]} -gt 0 ] && CMD="bash scripts/bench.sh ${LOADGEN_ARGS[*]}"

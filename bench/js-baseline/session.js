@@ -9,6 +9,10 @@
 // Routes (under /js, see ../entry.js):
 //   POST /js/api/v1/sessions                -> 201 {sessionId, keys:{admin,write,read}, state, version}
 //   GET  /js/api/v1/sessions/{key}/ws?since= -> 101 WebSocket
+//   GET  /js/api/v1/sessions/{key}          -> 200 {state, version, updatedAt, role}
+//   PATCH /js/api/v1/sessions/{key}          -> 200 {version, updatedAt}; body: a JSON Merge Patch
+//                                               (for the state-size benchmark; a storage error,
+//                                               e.g. SQLITE_TOOBIG past ~2 MB, is 500 with its message)
 //   GET  /js/api/v1/health                   -> 200 {ok:true}
 import { DurableObject } from 'cloudflare:workers';
 
@@ -36,6 +40,7 @@ function error(status, code, message) {
 }
 
 const KEY_RE = /^\/js\/api\/v1\/sessions\/([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\/ws$/;
+const STATE_RE = /^\/js\/api\/v1\/sessions\/([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})$/;
 
 /** The worker side: creates sessions and forwards WebSocket upgrades to the session's object. */
 export async function handleJs(request, env) {
@@ -65,6 +70,16 @@ export async function handleJs(request, env) {
     const created = await r.json();
     const key = `${sessionId}.${secret}`;
     return json(201, { sessionId, keys: { admin: key, write: key, read: key }, state, version: 1, updatedAt: created.updatedAt });
+  }
+  const sm = STATE_RE.exec(path);
+  if (sm) {
+    if (request.method !== 'GET' && request.method !== 'PATCH') return error(405, 'method_not_allowed', 'use GET or PATCH');
+    const stub = env.JS_SESSIONS.get(env.JS_SESSIONS.idFromName(sm[1]));
+    return stub.fetch(`https://session/${request.method === 'GET' ? 'state' : 'patch'}`, {
+      method: request.method,
+      headers: { 'x-session-secret': sm[2] },
+      body: request.method === 'PATCH' ? request.body : undefined,
+    });
   }
   const m = KEY_RE.exec(path);
   if (m) {
@@ -128,6 +143,7 @@ export class JsSession extends DurableObject {
         hash, this.stateText, this.version, this.updatedAt);
       return json(200, { updatedAt: this.updatedAt });
     }
+    if (url.pathname === '/state' || url.pathname === '/patch') return this.http(url.pathname, request);
     if (url.pathname !== '/ws') return error(404, 'not_found', 'no such route');
     if (this.hash === null) return error(404, 'session_not_found', 'no such session');
     const secret = request.headers.get('x-session-secret') || '';
@@ -165,6 +181,47 @@ export class JsSession extends DurableObject {
     const join = `{"type":"presence","event":"join","clientId":"${clientId}","data":null}`;
     for (const ws of others) ws.send(join);
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** GET the state, or PATCH it with a merge patch (the state-size benchmark grows sessions so). */
+  async http(path, request) {
+    if (this.hash === null) return error(404, 'session_not_found', 'no such session');
+    if ((await sha256(request.headers.get('x-session-secret') || '')) !== this.hash) return error(404, 'session_not_found', 'no such session');
+    if (path === '/state') {
+      return new Response(`{"state":${this.stateText},"version":${this.version},"updatedAt":${this.updatedAt},"role":"write"}`,
+        { headers: { 'content-type': 'application/json', etag: `"${this.version}"` } });
+    }
+    let merge;
+    try {
+      merge = JSON.parse(await request.text());
+    } catch {
+      return error(400, 'invalid_json', 'body is not JSON');
+    }
+    const next = mergePatch(this.state, merge);
+    const text = JSON.stringify(next);
+    if (enc.encode(text).length > this.maxStateBytes) {
+      this.state = JSON.parse(this.stateText); // mergePatch mutated it: restore
+      return error(413, 'state_too_large', 'state would exceed MAX_STATE_BYTES');
+    }
+    const version = this.version + 1;
+    const updatedAt = Date.now();
+    const frame = JSON.stringify({ type: 'update', version, updatedAt, opId: null, author: 'http', merge });
+    try {
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec('UPDATE meta SET state = ?, version = ?, updated_at = ? WHERE id = 1', text, version, updatedAt);
+        this.sql.exec('INSERT INTO ops (version, op_id, frame) VALUES (?, NULL, ?)', version, frame);
+        if (version > OPLOG_MAX_OPS) this.sql.exec('DELETE FROM ops WHERE version <= ?', version - OPLOG_MAX_OPS);
+      });
+    } catch (e) {
+      this.state = JSON.parse(this.stateText);
+      return error(500, 'storage_error', `${e && e.message} (new state ${text.length} bytes, stored state ${this.stateText.length} bytes)`);
+    }
+    this.state = next;
+    this.stateText = text;
+    this.version = version;
+    this.updatedAt = updatedAt;
+    for (const s of this.ctx.getWebSockets()) s.send(frame);
+    return json(200, { version, updatedAt });
   }
 
   webSocketMessage(ws, message) {

@@ -5,15 +5,19 @@
 //!   loadgen run --server 127.0.0.1:P [--server-pids a,b] [--native 127.0.0.1:Q] [--native-pid p]
 //!               [--targets rust,js,native] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch]
 //!               [--reps 5] [--quick] [--fan-subscribers 1,10] [--writers 1,8] [--storm-clients 100]
-//!               --out results.jsonl
+//!               [--sizes 1000,1000000] [--workerd-pid P] --out results.jsonl
 //!       runs every scenario against each target (the Rust service at /, the JS baseline at /js
 //!       of the same server, the native server), interleaved per repetition, and appends one JSON
 //!       record per measurement to --out.
+//!
+//!   loadgen size-probe --server 127.0.0.1:P --key K --what writes|welcome|get [...]
+//!       one phase of the state-size scenario (src/size.rs) against an existing session
 //!
 //! Every load is bounded in count and time and goes to 127.0.0.1 only.
 
 mod scenarios;
 mod server;
+mod size;
 mod util;
 
 use std::io::Write;
@@ -35,6 +39,8 @@ struct Opts {
     fan_ns: Option<Vec<usize>>,
     ks: Option<Vec<usize>>,
     storm_ms: Option<Vec<usize>>,
+    sizes: Option<Vec<usize>>,
+    workerd_pid: Option<i32>,
 }
 
 fn parse_list(s: &str) -> Option<Vec<usize>> {
@@ -64,13 +70,15 @@ fn main() {
                 native: None,
                 native_pid: vec![],
                 targets: vec!["rust".into(), "js".into(), "native".into()],
-                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "open_batch"].iter().map(|s| s.to_string()).collect(),
+                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "open_batch", "size"].iter().map(|s| s.to_string()).collect(),
                 reps: 5,
                 quick: false,
                 out: "results.jsonl".into(),
                 fan_ns: None,
                 ks: None,
                 storm_ms: None,
+                sizes: None,
+                workerd_pid: None,
             };
             let mut reps_set = false;
             let mut i = 2;
@@ -91,6 +99,8 @@ fn main() {
                     "--fan-subscribers" => o.fan_ns = parse_list(&v),
                     "--writers" => o.ks = parse_list(&v),
                     "--storm-clients" => o.storm_ms = parse_list(&v),
+                    "--sizes" => o.sizes = parse_list(&v),
+                    "--workerd-pid" => o.workerd_pid = v.parse().ok(),
                     "--quick" => {
                         o.quick = true;
                         i += 1;
@@ -104,6 +114,12 @@ fn main() {
                 o.reps = 1;
             }
             rt.block_on(run(o));
+        }
+        Some("size-probe") => {
+            if let Err(e) = rt.block_on(size::probe(&args[2..])) {
+                eprintln!("[size-probe] {e}");
+                std::process::exit(1);
+            }
         }
         _ => {
             eprintln!("usage: loadgen serve --port P | loadgen run --server HOST:PORT [...] --out FILE");
@@ -131,6 +147,7 @@ impl Out {
             "resume" => format!("caught up in {:.1} ms ({} ops, {}), fill {:.0} writes/s", m["resume_ms"].as_f64().unwrap_or(0.0), m["ops_received"], m["resume"], m["fill_writes_per_s"].as_f64().unwrap_or(0.0)),
             "open_step" => format!("rate {} -> {} (p99 {} ms, {}/{} delivered, aborted {})", m["rate"], if m["pass"] == json!(true) { "PASS" } else { "fail" }, m["lat"]["p99_ms"], m["delivered"], m["expected"], m["aborted"]),
             "open" => format!("max sustained {} writes/s = {} deliveries/s", m["max_rate"], m["max_deliveries_per_s"]),
+            "size" => size::brief(m),
             "cold" => format!("create {:.1} ms, first ws {:.1} ms", m["create_ms"].as_f64().unwrap_or(0.0), m["first_ws_ms"].as_f64().unwrap_or(0.0)),
             _ => String::new(),
         };
@@ -251,6 +268,40 @@ async fn run(o: Opts) {
                 let r = json!({"scenario": "open", "params": {"subscribers": open_subs, "bound_ms": 50, "batch": true},
                     "metrics": {"max_rate": best, "max_deliveries_per_s": best * open_subs as f64, "steps": steps}});
                 out.rec(t, rep, r);
+            }
+        }
+    }
+    // State size (issue 11): once per run, after the other scenarios; not the native server
+    if has("size") {
+        let conf = size::SizeConf {
+            sizes: o.sizes.clone().unwrap_or(if q { vec![1_000, 1_000_000, 4_000_000] } else { vec![1_000, 1_000_000, 16_000_000, 64_000_000] }),
+            dur: Duration::from_millis(if q { 1000 } else { 3000 }),
+            writers: vec![1, 8],
+            reads: if q { 1 } else { 3 },
+            workerd_pid: o.workerd_pid,
+        };
+        let mut failed: Vec<String> = Vec::new();
+        for t in targets.iter().filter(|t| t.name != "native") {
+            if let Err(e) = size::warm_up(t).await {
+                eprintln!("[bench] size warm-up {}: {e}", t.name);
+            }
+        }
+        for &bytes in &conf.sizes {
+            for t in targets.iter().filter(|t| t.name != "native") {
+                if failed.contains(&t.name) {
+                    out.err(t, 1, "size", json!({"bytes": bytes}), "not attempted: this target failed at a smaller size");
+                    continue;
+                }
+                match size::size_one(t, bytes, &conf).await {
+                    Ok(r) => {
+                        if r["metrics"]["failed"] == json!(true) {
+                            failed.push(t.name.clone());
+                        }
+                        out.rec(t, 1, r)
+                    }
+                    Err(e) => out.err(t, 1, "size", json!({"bytes": bytes}), &e.to_string()),
+                }
+                util::wait_idle(&t.pids, Duration::from_secs(15)).await;
             }
         }
     }
