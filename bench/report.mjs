@@ -312,6 +312,7 @@ function sizeSection(standalone, earlierRun) {
   const mib = (kb) => (Number.isFinite(kb) ? fmt(kb / 1024, 0) : 'n/a');
   const memCell = (m) => [m.mem_before, m.mem_loaded, m.mem_after_writes, m.mem_after_reads].map((x) => mib(x?.rss_kb)).join(' / ');
   const w = (m, k, f) => get(m, `writes.${k}.${f}`);
+  const range = (m, k) => { const r = w(m, k, 'windows_acked_per_s'); return Array.isArray(r) && r.length > 1 ? ` [${fmt(Math.min(...r), 0)}–${fmt(Math.max(...r), 0)}]` : ''; };
   const big = sizes[sizes.length - 1];
   const small = sizes[0];
   q('## State size');
@@ -320,7 +321,7 @@ function sizeSection(standalone, earlierRun) {
     q(`From run \`${meta.run}\` (${meta.run.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d).*/, '$1-$2-$3 $4:$5 UTC')}, \`${meta.command}\`, commit \`${meta.git}\`)${earlierRun ? `; the other sections of this file are from the earlier run \`${earlierRun}\`, before the storage rewrite of issue 11, and were not re-run` : ''}. Machine: ${meta.cores} cores (${meta.cpu}), **shared with other developers running tests** during the run (load average before/after: ${meta.loadavg_before} / ${meta.loadavg_after}); workerd pinned to cpu ${meta.server_cpus}, the load generator to cpu ${meta.loadgen_cpus}; storage ${meta.storage === 'tmpfs' ? 'on tmpfs' : 'on disk'}; requests ${meta.via === 'direct' ? "straight to workerd's entry socket" : "through wrangler's proxy"}. One run: each number is one measurement (welcome and GET: the median of ${uniq(sizeRecs.map((r) => r.metrics.welcome?.all_ms?.length).filter(Boolean)).join('/') || 'n/a'}), not a median over repetitions.`);
     q();
   }
-  q('Each size is a new session grown by HTTP `PATCH` merge patches (`application/merge-patch+json`, about 1 MB of new items per patch) to a map of ~1 KB items, `{"items":{"k000000":{"label":"item 0 ....","x":0,"y":0},...}}`. Then: one WebSocket writer, and then 8, send small merge patches (`{"items":{"k…":{"x":n}}}`) closed loop for ' + `${fmt((w(sizeRecs[0]?.metrics ?? {}, '1', 'wall_ms') ?? NaN) / 1000, 1)} s` + ' each (they connect with `?since=` the current version, so they skip the snapshot); a new client opens a WebSocket and reads the whole `welcome` (P16 `part` frames joined; "welcome" is open to the last part); `GET /api/v1/sessions/<key>` is read to the end of its body. workerd RSS is `VmRSS` of the runtime workerd process (it also holds every earlier session of the run and the JS baseline, so it grows down the table). Wake: `wrangler dev` is stopped and started again on the same storage (`bench/wake.mjs`) and the first `GET` of each session is timed; "identical" compares the SHA-256 of the state (parsed and re-stringified) and the version with those read before the restart. The JS baseline (`bench/js-baseline/`, one SQLite row holds the whole state) was given `PATCH`/`GET` routes for this scenario.');
+  q('Each size is a new session grown by HTTP `PATCH` merge patches (`application/merge-patch+json`, about 1 MB of new items per patch) to a map of ~1 KB items, `{"items":{"k000000":{"label":"item 0 ....","x":0,"y":0},...}}`. Then: one WebSocket writer, and then 8, send small merge patches (`{"items":{"k…":{"x":n}}}`) closed loop, ' + `${(w(sizeRecs[0]?.metrics ?? {}, '1', 'windows_acked_per_s') ?? [1]).length} times ${fmt((w(sizeRecs[0]?.metrics ?? {}, '1', 'wall_ms') ?? NaN) / 1000, 1)} s` + ' (the window with the median rate is shown, with the range of the windows; they connect with `?since=` the current version, so they skip the snapshot); a new client opens a WebSocket and reads the whole `welcome` (P16 `part` frames joined; "welcome" is open to the last part); `GET /api/v1/sessions/<key>` is read to the end of its body. workerd RSS is `VmRSS` of the runtime workerd process (it also holds every earlier session of the run and the JS baseline, so it grows down the table). Wake: `wrangler dev` is stopped and started again on the same storage (`bench/wake.mjs`) and the first `GET` of each session is timed; "identical" compares the SHA-256 of the state (parsed and re-stringified) and the version with those read before the restart. The JS baseline (`bench/js-baseline/`, one SQLite row holds the whole state) was given `PATCH`/`GET` routes for this scenario.');
   q();
   const rows = [];
   for (const b of sizes) {
@@ -340,8 +341,8 @@ function sizeSection(standalone, earlierRun) {
       rows.push([
         name,
         `${fmt(m.server_state_bytes ?? m.state_bytes, 0)} (${m.grow_patches} patch${m.grow_patches === 1 ? '' : 'es'}, ${fmt(m.grow_ms / 1000, 1)} s)`,
-        `${fmt(w(m, '1', 'acked_per_s'))} (${fmt(w(m, '1', 'ack_lat.p50_ms'))} / ${fmt(w(m, '1', 'ack_lat.p99_ms'))}; ${fmt(1000 * w(m, '1', 'server_cpu_ms') / Math.max(1, w(m, '1', 'acks')), 0)} µs cpu)`,
-        `${fmt(w(m, '8', 'acked_per_s'))} (${fmt(w(m, '8', 'ack_lat.p50_ms'))} / ${fmt(w(m, '8', 'ack_lat.p99_ms'))})`,
+        `${fmt(w(m, '1', 'acked_per_s'))}${range(m, '1')} (${fmt(w(m, '1', 'ack_lat.p50_ms'))} / ${fmt(w(m, '1', 'ack_lat.p99_ms'))}; ${fmt(1000 * w(m, '1', 'server_cpu_ms') / Math.max(1, w(m, '1', 'acks')), 0)} µs cpu)`,
+        `${fmt(w(m, '8', 'acked_per_s'))}${range(m, '8')} (${fmt(w(m, '8', 'ack_lat.p50_ms'))} / ${fmt(w(m, '8', 'ack_lat.p99_ms'))})`,
         `${fmt(m.welcome?.ms)} (${m.welcome?.parts ?? 0} parts${m.welcome?.parts ? `, first ${fmt(m.welcome.first_frame_ms)}` : ''})`,
         `${fmt(m.get?.ms)} (first byte ${fmt(m.get?.ttfb_ms)})${m.welcome_equals_get ? '' : ' **welcome ≠ GET**'}`,
         memCell(m),

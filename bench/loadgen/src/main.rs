@@ -275,8 +275,9 @@ async fn run(o: Opts) {
     if has("size") {
         let conf = size::SizeConf {
             sizes: o.sizes.clone().unwrap_or(if q { vec![1_000, 1_000_000, 4_000_000] } else { vec![1_000, 1_000_000, 16_000_000, 64_000_000] }),
-            dur: Duration::from_millis(if q { 1000 } else { 3000 }),
+            dur: Duration::from_millis(if q { 1000 } else { 2000 }),
             writers: vec![1, 8],
+            windows: if q { 1 } else { 3 },
             reads: if q { 1 } else { 3 },
             workerd_pid: o.workerd_pid,
         };

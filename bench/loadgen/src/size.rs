@@ -42,6 +42,8 @@ pub struct SizeConf {
     pub dur: Duration,
     /// Writer counts measured at every size.
     pub writers: Vec<usize>,
+    /// Write measurements per writer count (the median one is reported).
+    pub windows: usize,
     /// Welcome and GET measurements per size.
     pub reads: usize,
     /// The runtime workerd process (for VmRSS / VmHWM).
@@ -449,16 +451,31 @@ pub async fn size_one(t: &Target, target: usize, c: &SizeConf) -> Res<Value> {
     let mut version = g.version;
     let mut w = serde_json::Map::new();
     for &k in &c.writers {
-        match writes(t, &key, version, g.items, k, c.dur, &format!("s{k}w")).await {
-            Ok(r) => {
-                version = version.max(r["version"].as_u64().unwrap_or(0));
-                w.insert(k.to_string(), r);
+        // `windows` separate measurements; the one with the median rate is kept whole
+        let mut runs: Vec<Value> = Vec::new();
+        let mut error = None;
+        for i in 0..c.windows.max(1) {
+            match writes(t, &key, version, g.items, k, c.dur, &format!("s{k}w{i}-")).await {
+                Ok(r) => {
+                    version = version.max(r["version"].as_u64().unwrap_or(0));
+                    runs.push(r);
+                }
+                Err(e) => error = Some(e.to_string()),
             }
-            Err(e) => {
-                w.insert(k.to_string(), json!({"error": e.to_string()}));
-            }
+            wait_idle(&t.pids, Duration::from_secs(15)).await;
         }
-        wait_idle(&t.pids, Duration::from_secs(15)).await;
+        if runs.is_empty() {
+            w.insert(k.to_string(), json!({"error": error}));
+            continue;
+        }
+        runs.sort_by(|a, b| a["acked_per_s"].as_f64().unwrap_or(0.0).partial_cmp(&b["acked_per_s"].as_f64().unwrap_or(0.0)).unwrap());
+        let rates: Vec<Value> = runs.iter().map(|r| r["acked_per_s"].clone()).collect();
+        let mut r = runs[runs.len() / 2].clone();
+        r["windows_acked_per_s"] = json!(rates);
+        if let Some(e) = error {
+            r["window_error"] = json!(e);
+        }
+        w.insert(k.to_string(), r);
     }
     m["writes"] = Value::Object(w);
     m["version"] = json!(version);
