@@ -29,6 +29,8 @@ const sel = (scenario, params, target) => recs.filter((r) => r.scenario === scen
 const med = (scenario, params, target, path) => median(sel(scenario, params, target).map((r) => get(r.metrics, path)));
 const reps = (scenario, params, target) => sel(scenario, params, target).length;
 const SIZE_SCENARIOS = ['size', 'size_wake', 'size_wake_writes'];
+/** Kinds of server work in the state-size CPU profiles. */
+const CATS = ['SQLite exec', 'wasm (Rust)', 'wasm/JS crossings', 'JS (glue or baseline)', 'runtime calls', 'GC', '(program)'];
 const errors = recs.filter((r) => r.metrics.error && !SIZE_SCENARIOS.includes(r.scenario));
 const sizeOnly = recs.length > 0 && recs.every((r) => SIZE_SCENARIOS.includes(r.scenario));
 
@@ -393,6 +395,7 @@ function sizeSection(standalone, earlierRun) {
   q();
   table2(L, ['measure', 'this run', 'target', 'result'], tg);
   // profiles of the largest session, if taken
+  const catRows = [];
   const prof = ['writes', 'welcome', 'get', 'writes-small', 'writes-js-small'].map((what) => [what, join(runDir, `profile-size-${what}.txt`)]).filter(([, f]) => existsSync(f));
   if (prof.length) {
     q('Where the time goes: CPU profiles of the runtime (V8 sampling profiler through the inspector, `bench/profile.mjs`, taken after the measurements above, so they do not slow them) while one phase ran against a Rust session of this run (`bench/results/<run>/profile-size-*.txt` and `.cpuprofile`); the top self-time entries as shares of the server\'s busy time. wasm functions are unnamed in the release build (`wasm-function[N]`); the runtime\'s own calls are named: `exec` is SQLite, `queueMicrotask` is wasm-bindgen-futures waking a task, `send` is WebSocket send, `deserializeAttachment` a socket\'s attachment.');
@@ -407,11 +410,48 @@ function sizeSection(standalone, earlierRun) {
       const block = text.split('[profile] top self time (share of busy time):')[1]?.split('[profile]')[0] ?? '';
       const top = block.split('\n').map((l) => l.trim()).filter((l) => /^[\d.]+%/.test(l)).slice(0, 8)
         .map((l) => { const m = l.match(/^([\d.]+%)\s+(\d+) ms\s+(.*)$/); return m ? `${m[1]} ${m[3].replace(/\s+\S*:\d+$/, '')}` : l; });
+      const cats = profileCategories(f.replace(/\.txt$/, '.cpuprofile'));
+      const ops = probe && !Array.isArray(probe) ? probe.acks : Array.isArray(probe) ? probe.length : NaN;
+      const per = Array.isArray(probe) ? 1 : 1000; // reads in ms, writes in µs
+      if (cats && ops > 0) catRows.push([`${what.replace(/-js-small|-small/, '')}, ${Number.isFinite(pb) ? label(pb) : '?'} ${what.includes('-js') ? 'JS baseline' : 'Rust'}`, `${fmt(ops, 0)} ${Array.isArray(probe) ? 'reads (**ms** each)' : 'writes (µs each)'}`,
+        ...CATS.map((c) => fmt((per * (cats[c] ?? 0)) / ops, 0)), fmt((per * Object.values(cats).reduce((a, b) => a + b, 0)) / ops, 0)]);
       q(`- **${what.replace(/-js-small|-small/, '')}, ${Number.isFinite(pb) ? label(pb) : '?'} ${what.includes('-js') ? 'JS baseline' : 'Rust'} session** (${head}${probeTxt}): ${top.map((x) => `\`${x.replace(/`/g, '')}\``).join(', ') || 'no samples'}`);
     }
     q();
+    if (catRows.length) {
+      q('The same profiles by kind of work: server CPU per operation (µs per write, ms per read: busy samples divided by the writes acknowledged or the reads done under the profiler, which itself adds some cost). "wasm (Rust)" is the service\'s own code; "JS" is wasm-bindgen glue for the Rust service and the whole write path for the JS baseline; "runtime calls" are workerd APIs other than SQLite (WebSocket send, getWebSockets, attachments, queueMicrotask, ...):');
+      q();
+      table2(L, ['profile', 'operations', ...CATS, 'total'], catRows);
+    }
   }
   return L;
+}
+
+/** Busy time of a .cpuprofile (ms) by kind of work, or null. */
+function profileCategories(file) {
+  if (!existsSync(file)) return null;
+  let prof;
+  try { prof = JSON.parse(readFileSync(file, 'utf8')); } catch { return null; }
+  const nodes = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));
+  const out = {};
+  prof.samples.forEach((id, i) => {
+    const f = nodes.get(id);
+    const us = prof.timeDeltas[i] ?? 0;
+    if (!f) return;
+    const name = f.functionName;
+    const url = f.url ?? '';
+    let c;
+    if (name === '(idle)' || name === '(root)') return;
+    if (name === '(garbage collector)') c = 'GC';
+    else if (name === '(program)') c = '(program)';
+    else if (/^(js-to-wasm|wasm-to-js)/.test(name)) c = 'wasm/JS crossings';
+    else if (url.startsWith('wasm://')) c = 'wasm (Rust)';
+    else if (name === 'exec' && !url) c = 'SQLite exec';
+    else if (url) c = 'JS (glue or baseline)';
+    else c = 'runtime calls';
+    out[c] = (out[c] ?? 0) + us / 1000;
+  });
+  return out;
 }
 
 function table2(L, head, rows) {
