@@ -31,7 +31,7 @@ pub enum Incoming {
     /// Set this connection's presence value.
     Presence(Value),
     /// Relay `data` to the others or to `to`.
-    Broadcast { to: Option<String>, data: Value },
+    Broadcast { to: Option<String>, data: Value, volatile: bool },
     /// Answer with `pong`.
     Ping,
     /// A plain-text chat line (not protocol JSON).
@@ -80,7 +80,7 @@ pub fn parse_incoming(text: &str, limits: &Limits) -> Result<Incoming, FrameErro
             Bounds::of(limits).check_depth(&data).map_err(FrameError::Frame)?;
             Ok(Incoming::Presence(data))
         }
-        ClientFrame::Broadcast { data, to } => Ok(Incoming::Broadcast { to, data }),
+        ClientFrame::Broadcast { data, to, volatile } => Ok(Incoming::Broadcast { to, data, volatile }),
         ClientFrame::Ping => Ok(Incoming::Ping),
     }
 }

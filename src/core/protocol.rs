@@ -53,6 +53,9 @@ pub enum ClientFrame {
         /// One recipient's client id; all others when absent.
         #[serde(default)]
         to: Option<String>,
+        /// Only the newest waiting value of this sender matters (P17).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        volatile: bool,
     },
     /// Ask for a `pong`.
     Ping,
@@ -202,6 +205,12 @@ pub enum ServerFrame {
         /// The `update` frames, as stored.
         #[serde(deserialize_with = "raw_list")]
         updates: Vec<Box<RawValue>>,
+        /// `presence` frames that waited with them, in order (P15).
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "raw_list")]
+        presence: Vec<Box<RawValue>>,
+        /// Relayed `broadcast` frames that waited with them, in order (P15).
+        #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "raw_list")]
+        broadcasts: Vec<Box<RawValue>>,
     },
     /// A write was applied (or had been, with `duplicate`).
     Ack {

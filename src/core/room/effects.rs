@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::core::doc::FrameText;
 use crate::core::keys::Role;
 
 /// Close codes of docs/protocol.md.
@@ -93,6 +94,14 @@ pub struct Send {
 pub enum Effect {
     /// Send a frame.
     Send(Send),
+    /// Send a `welcome` to one connection (its snapshot, if any, is written out as it is sent,
+    /// in `part` frames when long, P16).
+    Welcome {
+        /// Which.
+        conn: ConnId,
+        /// The frame.
+        frame: FrameText,
+    },
     /// Close a connection (after the sends before it). For an SSE stream: end it; for a
     /// long-poll: answer `key_rotated` (4003) or `session_not_found` (4004).
     Close {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::effects::{ConnId, ConnInfo, ConnKind, Effect, Effects, To};
 use super::{Room, RoomConfig, SessionWrites};
+use crate::core::doc::FrameText;
 use crate::core::document::Change;
 use crate::core::error::ApiError;
 use crate::core::incoming::WriteRequest;
@@ -81,7 +82,7 @@ impl SessionWrites for FakeSession {
         role: Role,
         presence: Vec<PresenceEntry>,
         _now: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<FrameText, ApiError> {
         if self.broken {
             return Err(ApiError::Internal("disk on fire".into()));
         }
@@ -98,7 +99,7 @@ impl SessionWrites for FakeSession {
             w["resume"] = json!("snapshot");
             w["state"] = json!({});
         }
-        Ok(w.to_string())
+        Ok(FrameText::plain(w.to_string()))
     }
 
     fn version(&mut self) -> Result<u64, ApiError> {
@@ -215,6 +216,11 @@ impl Host {
                         self.deliveries += 1;
                         self.inbox.entry(t).or_default().push(s.text.clone());
                     }
+                }
+                Effect::Welcome { conn, frame } => {
+                    self.sends += 1;
+                    self.deliveries += 1;
+                    self.inbox.entry(conn).or_default().push(frame.to_text());
                 }
                 Effect::Close { conn, code, .. } => {
                     self.open.retain(|c| *c != conn);

@@ -2,42 +2,13 @@
 //! writes answered by `ack` or `reject` (P3, P5, P6), pings (P13), and the `error` answer
 //! to malformed frames (P10). Presence, broadcasts and chat lines go on to `relay`.
 
-use serde::Deserialize;
-use serde_json::Value;
-
 use super::effects::{close, ConnId, Effect, Effects};
 use super::{Room, SessionWrites, HTTP_AUTHOR};
 use crate::core::error::ApiError;
 use crate::core::incoming::{parse_incoming, FrameError, Incoming, RateDecision, WriteRequest};
 use crate::core::keys::Role;
-use crate::core::limits::Limits;
 use crate::core::protocol::ServerFrame;
 use crate::core::session::WriteOutcome;
-
-/// A `broadcast` with the `volatile` flag of P17, which `ClientFrame` does not know yet.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VolatileBroadcast {
-    #[serde(rename = "type")]
-    kind: String,
-    data: Value,
-    #[serde(default)]
-    to: Option<String>,
-    volatile: bool,
-}
-
-/// Parses a frame; the second value says whether a broadcast is volatile (P17).
-pub(super) fn parse_frame(text: &str, limits: &Limits) -> (Result<Incoming, FrameError>, bool) {
-    let parsed = parse_incoming(text, limits);
-    if let Err(FrameError::Frame(ApiError::InvalidFrame(_))) = &parsed {
-        if let Ok(v) = serde_json::from_str::<VolatileBroadcast>(text) {
-            if v.kind == "broadcast" {
-                return (Ok(Incoming::Broadcast { to: v.to, data: v.data }), v.volatile);
-            }
-        }
-    }
-    (parsed, false)
-}
 
 impl Room {
     /// A text frame from WebSocket `conn`.
@@ -55,7 +26,7 @@ impl Room {
         };
         let decision = c.rate.hit(now, per_second);
         let (role, address) = (c.info.role, c.info.address.clone());
-        let (parsed, volatile) = parse_frame(text, &self.config.limits);
+        let parsed = parse_incoming(text, &self.config.limits);
         match decision {
             RateDecision::Allow => {}
             RateDecision::Drop => {
@@ -74,7 +45,7 @@ impl Room {
         match parsed {
             Ok(Incoming::Write(req)) => self.on_write(conn, role, req, now, store, &mut fx),
             Ok(Incoming::Presence(data)) => self.set_presence(conn, data, now, &mut fx),
-            Ok(Incoming::Broadcast { to, data }) => {
+            Ok(Incoming::Broadcast { to, data, volatile }) => {
                 if let Err(e) = self.relay(conn.as_str(), &address, to.as_deref(), data, volatile, now, &mut fx) {
                     self.error(conn, &e, &mut fx);
                 }

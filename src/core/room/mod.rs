@@ -27,6 +27,7 @@ pub use effects::{close, ConnId, ConnInfo, ConnKind, Effect, Effects, RestoredCo
 pub use relay::HttpPresenceReply;
 
 use super::abuse::RelayBudget;
+use super::doc::FrameText;
 use super::error::ApiError;
 use super::http_presence::HttpPresence;
 use super::incoming::{RateWindow, WriteRequest};
@@ -52,7 +53,7 @@ pub trait SessionWrites {
         role: Role,
         presence: Vec<PresenceEntry>,
         now: i64,
-    ) -> Result<String, ApiError>;
+    ) -> Result<FrameText, ApiError>;
     /// The session's current version.
     fn version(&mut self) -> Result<u64, ApiError>;
 }
@@ -169,7 +170,7 @@ impl Room {
                 let mut presence = self.presence_list();
                 presence.push(PresenceEntry { client_id: info.id.0.clone(), data: Value::Null });
                 let welcome = store.welcome(since, info.id.as_str(), info.role, presence, now)?;
-                fx.reply(&info.id, welcome, "welcome");
+                fx.push(Effect::Welcome { conn: info.id.clone(), frame: welcome });
                 let id = info.id.clone();
                 self.admit(info, Value::Null);
                 let join = presence_item(id.as_str(), PresenceEvent::Join, Value::Null);
@@ -180,7 +181,7 @@ impl Room {
                     return Err(ApiError::TooManyConnections);
                 }
                 let welcome = store.welcome(since, info.id.as_str(), info.role, self.presence_list(), now)?;
-                fx.reply(&info.id, welcome, "welcome");
+                fx.push(Effect::Welcome { conn: info.id.clone(), frame: welcome });
                 self.admit(info, Value::Null);
             }
             ConnKind::LongPoll => {
