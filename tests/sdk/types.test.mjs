@@ -22,6 +22,7 @@ test('generated declarations carry the state type: the fixture compiles and its 
   assert.equal(emit.status, 0, `declaration emit failed:\n${emit.stdout}${emit.stderr}`);
   const session = readFileSync(join(OUT, 'types', 'session.d.ts'), 'utf8');
   assert.match(session, /patch\(patch: MergePatch<T> \| JsonPatchOp\[\]/);
+  assert.match(session, /broadcast\(data: any, opts\?: \{\s*to\?: string;\s*volatile\?: boolean;?\s*\}\): boolean/);
   writeFileSync(join(OUT, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
       strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022',

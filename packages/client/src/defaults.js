@@ -32,6 +32,8 @@ export const DEFAULTS = Object.freeze({
   maxUpdateAttempts: Infinity,
   /** Presence updates are sent at most this often (the latest value wins). */
   presenceThrottleMs: 50,
+  /** Volatile broadcasts (`broadcast(data, {volatile: true})`) are sent at most this often per recipient (the latest value wins). */
+  volatileThrottleMs: 50,
   /** Delay before resending writes that were rate limited or failed over HTTP. */
   resendDelayMs: 500,
   /** Reconnect at once when the page becomes visible or the browser comes back online. */
@@ -40,7 +42,7 @@ export const DEFAULTS = Object.freeze({
   createRole: 'write',
   /** createSession puts `#key=<write key>&read=<read key>` in the page's URL (the address bar becomes the share link). */
   hash: true,
-  /** Ask for coalesced WebSocket updates (protocol P15): fewer frames for busy sessions, up to one server tick (20 ms) later. */
+  /** Sends `batch=1` (protocol P15). Servers with adaptive coalescing (P15 revised) coalesce every connection anyway and ignore it. */
   batch: false,
   /** After a fallback to SSE or long-poll has served this long, the next reconnect tries WebSocket again. */
   upgradeAfterMs: 60000,
@@ -68,6 +70,7 @@ export const DEFAULTS = Object.freeze({
  * @property {number} maxInFlight
  * @property {number} maxUpdateAttempts
  * @property {number} presenceThrottleMs
+ * @property {number} volatileThrottleMs
  * @property {number} resendDelayMs
  * @property {boolean} reconnectOnVisible
  * @property {'write'|'admin'} createRole

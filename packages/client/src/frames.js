@@ -12,9 +12,7 @@ export function handleFrame(s, f) {
   switch (f.type) {
     case 'welcome': onWelcome(s, f); break;
     case 'update': onUpdate(s, f); break;
-    case 'updates': // batch=1 (protocol P15): the same update frames, coalesced
-      for (const u of f.updates ?? []) onUpdate(s, u);
-      break;
+    case 'updates': onUpdates(s, f); break;
     case 'snapshot': snapshot(s, f.state, f.version, 'remote'); break;
     case 'ack': {
       const op = s._sync.outbox.get(f.opId);
@@ -26,12 +24,7 @@ export function handleFrame(s, f) {
       break;
     }
     case 'reject': onReject(s, f); break;
-    case 'presence':
-      if (f.event === 'sync') { // long-poll: the answer to its presence POST (its id may be new after a reconnect)
-        if (f.clientId) s.clientId = f.clientId;
-        s.presence.replace(f.list);
-      } else s.presence.apply(f);
-      break;
+    case 'presence': onPresence(s, f); break;
     case 'broadcast': s._emit('message', f.data, { from: f.from }); break;
     case 'error':
       // P14: the server says why before it closes (4004 / 4003); some proxies delay the
@@ -39,10 +32,19 @@ export function handleFrame(s, f) {
       if (f.code === 'session_ended') { s._shutdown(new SyncError('session_not_found', f.message)); break; }
       if (f.code === 'key_rotated') { s._shutdown(new SyncError('key_rotated', f.message)); break; }
       if (f.code === 'message_too_large') break; // the 1009 close follows; the session names the write
+      if (s._volatile.refused(f)) break; // a server without P17: volatile broadcasts go without the flag
       s._emit('error', new SyncError(f.code, f.message));
       break;
     default: break;
   }
+}
+
+/** One presence frame (join, update, leave; `sync` from the long-poll transport). */
+function onPresence(s, f) {
+  if (f.event === 'sync') { // long-poll: the answer to its presence POST (its id may be new after a reconnect)
+    if (f.clientId) s.clientId = f.clientId;
+    s.presence.replace(f.list);
+  } else s.presence.apply(f);
 }
 
 /** Replaces the confirmed state with a full snapshot. */
@@ -67,6 +69,27 @@ function onUpdate(s, f) {
   if (!applyUpdate(s, f)) return;
   s._changed(f.author && f.author === s.clientId ? 'ack' : 'remote');
   s._flush();
+}
+
+/**
+ * A coalesced frame (protocol P15): its updates in order (one `change` for all of them), then
+ * its presence events, then its broadcasts, each as if it had arrived alone. A gap in the
+ * updates starts a resync and ends the frame there, as the dropped connection would have.
+ */
+function onUpdates(s, f) {
+  const updates = Array.isArray(f.updates) ? f.updates : [];
+  let own = true;
+  let applied = 0;
+  for (const u of updates) {
+    if (!applyUpdate(s, u)) break;
+    own = own && !!u.author && u.author === s.clientId;
+    applied++;
+  }
+  if (applied) s._changed(own ? 'ack' : 'remote');
+  if (applied < updates.length) return; // a gap: resyncing
+  if (applied) s._flush();
+  for (const p of f.presence ?? []) onPresence(s, p);
+  for (const b of f.broadcasts ?? []) s._emit('message', b.data, { from: b.from });
 }
 
 function onReject(s, f) {
@@ -100,6 +123,7 @@ function onWelcome(s, f) {
   s._needSnapshot = false;
   s._setStatus('open');
   s.presence.reset(f.presence);
+  s._volatile.reset();
   s._emit('welcome', f);
   s._ready.resolve(s);
   if (s.role === 'read') rejectAllPending(s, new SyncError('read_only', 'this key is read-only'));

@@ -13,6 +13,7 @@ import { opFrame, makeOp } from './outbox.js';
 import { Connection } from './connection.js';
 import { handleFrame } from './frames.js';
 import { openOutboxStore } from './storage.js';
+import { VolatileSender } from './volatile.js';
 
 const g = /** @type {any} */ (globalThis);
 
@@ -97,6 +98,7 @@ export class Session {
       maxBytes: () => this.limits && this.limits.maxPresenceBytes,
       throttleMs: this.options.presenceThrottleMs,
     });
+    this._volatile = new VolatileSender({ send: (f) => this._conn.send(f), open: () => this._conn.open, throttleMs: this.options.volatileThrottleMs });
     /** Version history over HTTP: list, get, checkpoint, restore. */
     this.history = new History(this);
     this._conn = new Connection({
@@ -297,17 +299,20 @@ export class Session {
 
   /**
    * Sends an ephemeral message to every other client, or to one (`to`: a client id). Returns
-   * false when not connected (messages are not queued) or over the frame limit.
+   * false when not connected (messages are not queued) or over the frame limit. `volatile: true`
+   * (protocol P17) is for values where only the newest matters (cursors, pointers): they are
+   * throttled per recipient (`volatileThrottleMs`, the newest waiting value wins), and a server
+   * that is behind delivers only the newest of each sender.
    * @param {any} data
-   * @param {{to?:string}} [opts]
+   * @param {{to?:string, volatile?:boolean}} [opts]
    * @returns {boolean}
    */
   broadcast(data, opts = {}) {
-    const frame = { type: 'broadcast', data };
+    const frame = opts.volatile ? { type: 'broadcast', volatile: true, data } : { type: 'broadcast', data };
     if (opts.to) frame.to = opts.to;
     const tooLarge = this._oversize(frame);
     if (tooLarge) { this._emit('error', tooLarge); return false; }
-    return this._conn.send(frame);
+    return opts.volatile ? this._volatile.send(/** @type {any} */ (frame)) : this._conn.send(frame);
   }
 
   /**
@@ -329,6 +334,7 @@ export class Session {
     this._conn.stop();
     clearTimeout(this._flushTimer);
     this.presence.stop();
+    this._volatile.stop();
     this._setStatus('closed');
     const err = error || new SyncError('closed', 'the session is closed');
     for (const w of this._waiters.values()) w.reject(err);

@@ -26,7 +26,11 @@ export async function main(): Promise<void> {
   void r.cancelled;
   // @ts-expect-error update must return the state's type
   await s.update(() => ({ count: 'x' }));
-  const j: Session<Counter> = await joinSession<Counter>('k.k', { transport: 'sse' });
+  const sent: boolean = s.broadcast({ cursor: [1, 2] }, { volatile: true, to: 'c_x' });
+  void sent;
+  // @ts-expect-error volatile is a boolean
+  s.broadcast({ cursor: [1, 2] }, { volatile: 'yes' });
+  const j: Session<Counter> = await joinSession<Counter>('k.k', { transport: 'sse', volatileThrottleMs: 100 });
   void j;
   try { await s.patch({ count: 2 }); } catch (e) { if (e instanceof SyncError) void e.code; }
 }

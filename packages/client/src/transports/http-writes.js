@@ -81,6 +81,8 @@ export function createHttpWriter(ctx, kind, isOpen) {
       if (frame.type === 'set' || frame.type === 'patch') { chain = chain.then(() => write(frame)); return true; }
       if (frame.type === 'presence') { presence(frame.data); return true; }
       if (frame.type !== 'broadcast') return false;
+      // No `volatile` here: `POST .../messages` refuses unknown keys (src/core/http.rs
+      // `MessageBody`), so a volatile broadcast goes as a plain one (still throttled by the SDK).
       const body = { data: frame.data };
       if (frame.to) body.to = frame.to;
       post('/messages', body).then((res) => { if (!res.ok) return fail(res); }).catch(() => {});

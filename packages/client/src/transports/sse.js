@@ -2,8 +2,8 @@
 // (http-writes.js). Same surface as ws.js and longpoll.js (see transports/types.js).
 import { createHttpWriter } from './http-writes.js';
 
-/** The server-sent event types the server sends (an `updates` batch comes as `update`; `error` arrives through onerror). */
-const EVENTS = ['welcome', 'update', 'broadcast', 'presence'];
+/** The server-sent event types the server sends, named by their frame's `type` (`updates`: P15 coalescing; `error` arrives through onerror). */
+const EVENTS = ['welcome', 'update', 'updates', 'broadcast', 'presence'];
 
 /**
  * Opens an SSE transport.
