@@ -113,6 +113,30 @@ export function people(list) {
   return [...byPerson.values()];
 }
 
+/**
+ * Live positions (cursors, pointers) shared as volatile broadcasts `{t: type, at, ...extra()}`
+ * (protocol P17: only the newest counts). `send(at)` shares mine (`null`: gone); `others` maps
+ * client id -> the last message of each other client; `onChange()` runs when it changes. A
+ * newcomer gets my position when it joins; a client that leaves loses its own.
+ * @param {any} session @param {string} type @param {() => void} onChange @param {() => object} [extra]
+ */
+export function livePositions(session, type, onChange, extra = () => ({})) {
+  const others = new Map();
+  let mine = null;
+  const send = (at) => { mine = at; session.broadcast({ t: type, at, ...extra() }, { volatile: true }); };
+  session.on('message', (m, { from }) => {
+    if (!m || m.t !== type) return;
+    if (Array.isArray(m.at)) others.set(from, m); else others.delete(from);
+    onChange();
+  });
+  session.on('presence', (ev) => {
+    if (ev.event === 'leave') others.delete(ev.clientId);
+    if (ev.event === 'sync') { const here = new Set(ev.list.map((c) => c.clientId)); for (const id of others.keys()) if (!here.has(id)) others.delete(id); }
+    if (ev.event === 'join' && mine) send(mine);
+  });
+  return { others, send };
+}
+
 /** Human words for a SyncError code of a write that did not apply. */
 export function whyRejected(e) {
   const words = {
