@@ -198,6 +198,9 @@ pub struct MessageBody {
     /// One recipient's client id; all others when absent.
     #[serde(default)]
     pub to: Option<String>,
+    /// Only the newest waiting value of this sender matters (P17).
+    #[serde(default)]
+    pub volatile: bool,
 }
 
 /// Parses and checks a message body.

@@ -166,32 +166,6 @@ fn raw_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Box<RawValue>>
     raw_ops(d).map(Option::unwrap_or_default)
 }
 
-/// Update frames waiting for the next batch tick, for connections that opted into batching.
-#[derive(Debug, Default)]
-pub struct UpdateBatch {
-    frames: Vec<String>,
-    scheduled: bool,
-}
-
-impl UpdateBatch {
-    /// Queues one serialized `update` frame; true when the caller must schedule a flush.
-    pub fn push(&mut self, frame: &str) -> bool {
-        self.frames.push(frame.to_owned());
-        !std::mem::replace(&mut self.scheduled, true)
-    }
-
-    /// Takes everything queued as one `updates` frame (None when empty) and ends the tick.
-    pub fn take(&mut self) -> Option<String> {
-        self.scheduled = false;
-        if self.frames.is_empty() {
-            return None;
-        }
-        let frame = format!("{{\"type\":\"updates\",\"updates\":[{}]}}", self.frames.join(","));
-        self.frames.clear();
-        Some(frame)
-    }
-}
-
 /// A frame the server sends.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -384,22 +358,6 @@ mod tests {
     fn sse_events_follow_the_event_stream_format() {
         assert_eq!(sse_event("update", Some(3), "{}"), "event: update\nid: 3\ndata: {}\n\n");
         assert_eq!(sse_event("broadcast", None, "1"), "event: broadcast\ndata: 1\n\n");
-    }
-
-    #[test]
-    fn batches_keep_order_and_schedule_once_per_tick() {
-        let mut b = UpdateBatch::default();
-        assert_eq!(b.take(), None);
-        assert!(b.push(r#"{"type":"update","version":2}"#), "the first frame schedules a flush");
-        assert!(!b.push(r#"{"type":"update","version":3}"#), "later ones join the same tick");
-        let frame = b.take().unwrap();
-        let v: Value = serde_json::from_str(&frame).unwrap();
-        assert_eq!(v["type"], "updates");
-        assert_eq!(v["updates"][0]["version"], 2);
-        assert_eq!(v["updates"][1]["version"], 3);
-        assert!(matches!(serde_json::from_str::<ServerFrame>(&frame), Ok(ServerFrame::Updates { .. })));
-        assert_eq!(b.take(), None);
-        assert!(b.push("{}"), "after a flush the next frame schedules again");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! In-memory listeners that cannot hibernate: Server-Sent Events streams and long-poll
-//! waiters. They live only while the object is in memory, which they keep it.
+//! waiters, each under its connection id in the room. They live only while the object is in
+//! memory, which they keep it.
 //!
-//! Counts are exact: a stream whose client went away and a long-poll that timed out are
-//! pruned whenever the hub is counted, so they neither hold a slot nor keep the session alive.
+//! A stream whose client went away (or fell too far behind) is found by `prune`, which the
+//! object runs before each event so the room hears that connection close.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_channel::oneshot;
@@ -13,7 +15,6 @@ use worker::{Delay, Headers, Response, ResponseBody};
 use super::respond::OrInternal;
 use super::sse::SseStream;
 use crate::core::error::ApiError;
-use crate::core::keys::Role;
 pub use crate::core::protocol::sse_event;
 
 /// Why a parked long-poll woke up.
@@ -27,104 +28,97 @@ pub enum Wake {
     Ended,
 }
 
-struct Listener<T> {
-    role: Role,
-    /// The SSE stream's client id (empty for long-polls).
-    client_id: String,
-    inner: T,
-}
-
-/// The open SSE streams and long-poll waiters of one session.
+/// The open SSE streams and long-poll waiters of one session, by connection id.
 #[derive(Default)]
 pub struct Hub {
-    streams: RefCell<Vec<Listener<SseStream>>>,
-    waiters: RefCell<Vec<Listener<oneshot::Sender<Wake>>>>,
+    streams: RefCell<BTreeMap<String, SseStream>>,
+    waiters: RefCell<BTreeMap<String, oneshot::Sender<Wake>>>,
 }
 
 impl Hub {
-    /// Open SSE streams, after pruning those whose client went away.
-    pub fn sse_count(&self) -> usize {
+    /// Removes the streams whose client went away and the waiters that gave up; returns the
+    /// ids of the streams removed.
+    pub fn prune(&self) -> Vec<String> {
+        self.waiters.borrow_mut().retain(|_, w| !w.is_canceled());
         let mut streams = self.streams.borrow_mut();
-        streams.retain(|s| !s.inner.is_closed());
-        streams.len()
-    }
-
-    /// Parked long-polls, after pruning those that timed out or whose client went away.
-    pub fn long_poll_count(&self) -> usize {
-        let mut waiters = self.waiters.borrow_mut();
-        waiters.retain(|w| !w.inner.is_canceled());
-        waiters.len()
-    }
-
-    /// Open SSE streams plus parked long-polls.
-    pub fn len(&self) -> usize {
-        self.sse_count() + self.long_poll_count()
-    }
-
-    /// Whether the SSE stream of client `client_id` is open.
-    pub fn has_stream(&self, client_id: &str) -> bool {
-        self.streams.borrow().iter().any(|s| s.client_id == client_id && !s.inner.is_closed())
-    }
-
-    /// Sends an event to every open stream, dropping streams that closed or fell too far behind.
-    pub fn publish(&self, event: &str) {
-        self.streams.borrow_mut().retain(|s| s.inner.push(event));
-    }
-
-    /// Wakes every long-poll waiter: something changed.
-    pub fn wake_waiters(&self) {
-        for w in self.waiters.borrow_mut().drain(..) {
-            let _ = w.inner.send(Wake::Changed);
+        let gone: Vec<String> = streams.iter().filter(|(_, s)| s.is_closed()).map(|(id, _)| id.clone()).collect();
+        for id in &gone {
+            streams.remove(id);
         }
+        gone
     }
 
-    /// Ends every listener opened with one of `roles`: streams get `notice` (an `error` event)
-    /// and close, long-polls answer `wake`.
-    pub fn revoke(&self, roles: &[Role], notice: &str, wake: Wake) {
-        self.streams.borrow_mut().retain(|s| {
-            if !roles.contains(&s.role) {
+    /// Open SSE streams.
+    pub fn sse_count(&self) -> usize {
+        self.streams.borrow().len()
+    }
+
+    /// Parked long-polls.
+    pub fn long_poll_count(&self) -> usize {
+        self.waiters.borrow().len()
+    }
+
+    /// Sends an SSE event to stream `id`; a stream that closed or fell too far behind is dropped
+    /// (the next `prune` reports nothing for it: the caller learns from `false`).
+    pub fn send(&self, id: &str, event: &str) -> bool {
+        let mut streams = self.streams.borrow_mut();
+        let alive = streams.get(id).is_some_and(|s| s.push(event));
+        if !alive {
+            streams.remove(id);
+        }
+        alive
+    }
+
+    /// Sends an SSE event to every stream but `except`; returns the ids of streams found closed.
+    pub fn publish(&self, event: &str, except: Option<&str>) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.streams.borrow_mut().retain(|id, s| {
+            if Some(id.as_str()) == except {
                 return true;
             }
-            s.inner.push(notice);
-            s.inner.end();
-            false
-        });
-        let mut waiters = self.waiters.borrow_mut();
-        for w in std::mem::take(&mut *waiters) {
-            if roles.contains(&w.role) {
-                let _ = w.inner.send(wake);
-            } else {
-                waiters.push(w);
+            let alive = s.push(event);
+            if !alive {
+                gone.push(id.clone());
             }
+            alive
+        });
+        gone
+    }
+
+    /// Ends stream `id` after what is queued.
+    pub fn end(&self, id: &str) {
+        if let Some(s) = self.streams.borrow_mut().remove(id) {
+            s.end();
         }
     }
 
-    /// Opens an SSE stream for client `client_id` with `role` that starts with `first` and then
-    /// receives published events; at most `max_queued_bytes` may wait unread before it is cut.
-    pub fn subscribe(
-        &self,
-        role: Role,
-        client_id: &str,
-        first: &str,
-        max_queued_bytes: usize,
-    ) -> Result<Response, ApiError> {
-        let stream = SseStream::open(first, max_queued_bytes);
+    /// Wakes long-poll `id` with `wake`.
+    pub fn wake(&self, id: &str, wake: Wake) {
+        if let Some(w) = self.waiters.borrow_mut().remove(id) {
+            let _ = w.send(wake);
+        }
+    }
+
+    /// Opens SSE stream `id`; at most `max_queued_bytes` may wait unread before it is cut.
+    pub fn subscribe(&self, id: &str, max_queued_bytes: usize) -> Result<Response, ApiError> {
+        let stream = SseStream::open("", max_queued_bytes);
         let body = stream.body();
-        self.streams.borrow_mut().push(Listener { role, client_id: client_id.to_owned(), inner: stream });
+        self.streams.borrow_mut().insert(id.to_owned(), stream);
         let headers = Headers::new();
         headers.set("Content-Type", "text/event-stream").or_internal()?;
         headers.set("Cache-Control", "no-cache").or_internal()?;
         Ok(Response::from_body(ResponseBody::Stream(body)).or_internal()?.with_headers(headers))
     }
 
-    /// Waits until the next write, a rotation of `role`'s key or the session's end, at most
-    /// `wait`; a timeout counts as `Changed` (the caller answers from the current state).
-    pub async fn wait(&self, role: Role, wait: Duration) -> Wake {
+    /// Parks long-poll `id` until it is woken, at most `wait`; `None` on timeout.
+    pub async fn wait(&self, id: &str, wait: Duration) -> Option<Wake> {
         let (tx, rx) = oneshot::channel();
-        self.waiters.borrow_mut().push(Listener { role, client_id: String::new(), inner: tx });
-        match futures_util::future::select(rx, Delay::from(wait)).await {
-            futures_util::future::Either::Left((Ok(wake), _)) => wake,
-            _ => Wake::Changed,
-        }
+        self.waiters.borrow_mut().insert(id.to_owned(), tx);
+        let woke = match futures_util::future::select(rx, Delay::from(wait)).await {
+            futures_util::future::Either::Left((Ok(wake), _)) => Some(wake),
+            _ => None,
+        };
+        self.waiters.borrow_mut().remove(id);
+        woke
     }
 }

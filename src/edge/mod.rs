@@ -2,6 +2,7 @@
 //! Everything here is glue around `crate::core`.
 
 mod abuse;
+mod contract;
 mod fanout;
 mod history_store;
 mod hub;

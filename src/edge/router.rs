@@ -4,22 +4,16 @@
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, RouteContext, Router};
 
 use super::abuse;
-use super::object::{Op, HEADER_SECRET, HEADER_SESSION_ID};
+use super::contract::{limits_from_env, Op, HEADER_SECRET, HEADER_SESSION_ID};
 use super::respond::{error_response, CorsPolicy, OrInternal};
 use crate::core::abuse::RequestLimit;
 use crate::core::error::ApiError;
 use crate::core::http::check_body_size;
 use crate::core::keys::{random_token, SessionKey};
-use crate::core::limits::Limits;
 use crate::core::routes::{allowed_methods, is_standard_method, websocket_handshake};
 
 /// The Durable Object namespace binding in wrangler.toml.
 const BINDING: &str = "SESSIONS";
-
-/// Reads the limits from the worker's `[vars]`.
-pub fn limits_from_env(env: &Env) -> Limits {
-    Limits::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
-}
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {

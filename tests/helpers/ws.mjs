@@ -97,10 +97,20 @@ export function quiet(c, pred, timeoutMs = 10_000) {
 }
 
 /**
+ * The frames an `updates` frame (P15) carries, in the order a client applies them: its
+ * updates, then its presence events, then its broadcasts. Any other frame is itself.
+ */
+export function unpack(msg) {
+  if (msg?.type !== 'updates') return [msg];
+  return [...(msg.updates ?? []), ...(msg.presence ?? []), ...(msg.broadcasts ?? [])];
+}
+
+/**
  * Opens a WebSocket and resolves once it is open. Frames are queued; `welcome` is the first.
+ * An `updates` frame (P15) is queued as the frames it carries, unless `raw` (then as it came).
  * @returns {Promise<{ws, url, q, next, send, sendText, close, closed, frames, waitClose}>}
  */
-export function connect(url, { timeoutMs = 10_000 } = {}) {
+export function connect(url, { timeoutMs = 10_000, raw = false } = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const q = new FrameQueue();
@@ -110,7 +120,9 @@ export function connect(url, { timeoutMs = 10_000 } = {}) {
     const timer = setTimeout(() => { try { ws.close(); } catch {} reject(new Error(`connect ${url}: timeout`)); }, timeoutMs);
     ws.addEventListener('message', (ev) => {
       const { text, msg } = parse(ev.data);
-      q.push({ msg, text, t: performance.now() });
+      const t = performance.now();
+      if (raw || msg?.type !== 'updates') return q.push({ msg, text, t });
+      for (const inner of unpack(msg)) q.push({ msg: inner, text: JSON.stringify(inner), t });
     });
     ws.addEventListener('close', (ev) => {
       const info = { code: ev.code, reason: ev.reason, wasClean: ev.wasClean };
@@ -308,8 +320,17 @@ export async function openSSE(url, { headers = {}, timeoutMs = 10_000 } = {}) {
             if (ev.data.length) {
               const data = ev.data.join('\n');
               let json; try { json = JSON.parse(data); } catch {}
-              const msg = { event: ev.event, id: ev.id, data, json };
-              q.push({ msg, text: data, t: performance.now() });
+              if (ev.event === 'updates' && json) {
+                // P15: the frames it carries, as the events they would have been alone.
+                for (const inner of unpack(json)) {
+                  const text = JSON.stringify(inner);
+                  const id = inner.type === 'update' ? String(inner.version) : undefined;
+                  q.push({ msg: { event: inner.type, id, data: text, json: inner }, text, t: performance.now() });
+                }
+              } else {
+                const msg = { event: ev.event, id: ev.id, data, json };
+                q.push({ msg, text: data, t: performance.now() });
+              }
             }
             ev = { event: 'message', id: undefined, data: [] };
           } else if (line.startsWith(':')) comments.push(line);

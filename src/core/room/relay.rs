@@ -96,10 +96,11 @@ impl Room {
         address: &str,
         to: Option<&str>,
         data: Value,
+        volatile: bool,
         now: i64,
     ) -> Result<(usize, Effects), ApiError> {
         let mut fx = Effects::default();
-        let reached = self.relay(super::HTTP_AUTHOR, address, to, data, false, now, &mut fx)?;
+        let reached = self.relay(super::HTTP_AUTHOR, address, to, data, volatile, now, &mut fx)?;
         Ok((reached, fx))
     }
 
@@ -129,7 +130,8 @@ impl Room {
         let ttl = expires_at.map(|_| limits.http_presence_ttl_seconds);
         let event = self.http.set(&client_id, body.data.clone(), expires_at);
         let item = presence_item(&client_id, event, body.data);
-        self.outbox.emit(Audience::AllExcept(ConnId(client_id.clone())), item, now, &mut fx);
+        // Everyone, the client's own SSE stream included: that is how it sees it took effect.
+        self.outbox.emit(Audience::All, item, now, &mut fx);
         (Ok(HttpPresenceReply { client_id, ttl, presence: self.presence_list(), joined }), fx)
     }
 

@@ -110,7 +110,7 @@ fn p9_broadcast_reaches_the_others_or_the_one_named_and_changes_nothing() {
     assert_eq!(h.got("c_c").len(), 2);
     assert!(h.got("c_a").is_empty());
     assert_eq!(h.session.version, 1, "never stored");
-    let (reached, fx) = h.room.on_http_message("1.2.3.4", None, json!(1), h.now).unwrap();
+    let (reached, fx) = h.room.on_http_message("1.2.3.4", None, json!(1), false, h.now).unwrap();
     h.run(fx);
     assert_eq!(reached, 4);
     assert_eq!(h.got_type("c_a", "broadcast")[0]["from"], "http");

@@ -3,7 +3,7 @@ const enc = new TextEncoder();
 export function sseOpen(first, keepAliveMs, maxQueuedBytes, alive) {
   const h = { closed: false, controller: null, timer: null };
   h.stream = new ReadableStream({
-    start(c) { h.controller = c; c.enqueue(enc.encode(first)); },
+    start(c) { h.controller = c; if (first) c.enqueue(enc.encode(first)); },
     cancel() { h.closed = true; clearInterval(h.timer); },
   }, { highWaterMark: maxQueuedBytes, size: (chunk) => chunk.byteLength });
   h.timer = setInterval(() => {

@@ -117,12 +117,12 @@ impl SessionObject {
     /// `POST .../restore` with `{"version": N}`: checkpoint N's state becomes the current one as
     /// a new version, written as a `set` like a PUT (preconditions, bounds, fan-out, and the
     /// state it replaces checkpointed, so a restore is undone by restoring again).
-    pub(super) fn restore(&self, req: &Request, body: &[u8]) -> Result<Response, ApiError> {
+    pub(super) fn restore(&self, req: &Request, role: Role, body: &[u8]) -> Result<Response, ApiError> {
         let version = restore_version(header(req, "Content-Type").as_deref(), body)?;
         self.with_record(|_| Ok(()))?;
         let (_, state_json) = self.history.load(version)?.ok_or(ApiError::VersionNotFound(version))?;
         let state =
             parse_document(&state_json).map_err(|e| ApiError::Internal(format!("checkpoint {version}: {e}")))?;
-        self.http_write_change(req, Change::Set(Rc::new(state)))
+        self.http_write_change(req, role, Change::Set(Rc::new(state)))
     }
 }

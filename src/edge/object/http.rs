@@ -4,10 +4,8 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use super::{
-    close, end_socket, header, now_ms, presence_value, Attachment, SessionObject, DEFAULT_WAIT_SECONDS, HTTP_AUTHOR,
-    RECENT_OPS,
-};
+use super::host::Writes;
+use super::{header, now_ms, SessionObject, DEFAULT_WAIT_SECONDS, RECENT_OPS};
 use crate::core::doc::Document;
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
@@ -15,11 +13,12 @@ use crate::core::http::{
     create_request, if_match, if_none_match_hits, message_body, patch_change, put_change, read_query,
 };
 use crate::core::incoming::{check_op_id, WriteRequest};
-use crate::core::keys::{KeyHashes, Role, Secrets, SessionKey};
+use crate::core::keys::{random_token, KeyHashes, Role, Secrets, SessionKey};
 use crate::core::oplog::OpLog;
-use crate::core::protocol::ServerFrame;
+use crate::core::room::{ConnId, ConnInfo, ConnKind, Effect};
 use crate::core::session::WriteOutcome;
-use crate::edge::hub::{sse_event, Wake};
+use crate::edge::abuse::client_address;
+use crate::edge::hub::Wake;
 use crate::edge::respond::{empty, json, json_with_state, set_header, OrInternal};
 use serde_json::Value;
 use std::time::Duration;
@@ -77,16 +76,21 @@ impl SessionObject {
     pub(super) async fn get_state(&self, req: &Request, role: Role, query: Option<&str>) -> Result<Response, ApiError> {
         let q = read_query(query, &self.limits)?;
         if let Some(after) = q.after {
-            let current = self.with_record(|r| Ok(r.version))?;
-            if current <= after {
-                if self.hub.long_poll_count() >= self.limits.max_long_polls {
-                    return Err(ApiError::TooManyConnections);
-                }
+            let id = ConnId(format!("l_{}", &random_token()?[..10]));
+            let info = ConnInfo { id: id.clone(), role, kind: ConnKind::LongPoll, address: client_address(req) };
+            let fx = self.room.borrow_mut().on_connect(info, Some(after), now_ms(), &mut Writes(self))?;
+            let answered = fx.list.iter().any(|e| matches!(e, Effect::Answer(a) if *a == id));
+            self.host().run(fx);
+            if !answered {
                 let wait = q.wait_seconds.unwrap_or(DEFAULT_WAIT_SECONDS).min(self.limits.max_long_poll_seconds);
-                match self.hub.wait(role, Duration::from_secs(wait)).await {
-                    Wake::Changed => {}
-                    Wake::KeyRotated => return Err(ApiError::KeyRotated),
-                    Wake::Ended => return Err(ApiError::SessionNotFound),
+                let woke = self.hub.wait(id.as_str(), Duration::from_secs(wait)).await;
+                // Timed out or answered: either way it has left the room.
+                let fx = self.room.borrow_mut().on_close(&id, now_ms());
+                self.host().run(fx);
+                match woke {
+                    Some(Wake::KeyRotated) => return Err(ApiError::KeyRotated),
+                    Some(Wake::Ended) => return Err(ApiError::SessionNotFound),
+                    Some(Wake::Changed) | None => {}
                 }
                 if self.with_record(|r| Ok(r.version))? <= after {
                     return empty(304);
@@ -112,20 +116,20 @@ impl SessionObject {
         })
     }
 
-    pub(super) fn http_write(&self, req: &Request, body: &[u8]) -> Result<Response, ApiError> {
+    pub(super) fn http_write(&self, req: &Request, role: Role, body: &[u8]) -> Result<Response, ApiError> {
         let content_type = header(req, "Content-Type");
         let change = if req.method() == worker::Method::Put {
             put_change(content_type.as_deref(), body, &self.limits)?
         } else {
             patch_change(content_type.as_deref(), body, &self.limits)?
         };
-        self.http_write_change(req, change)
+        self.http_write_change(req, role, change)
     }
 
     /// Applies `change` as an HTTP write with the request's `If-Match` and `Idempotency-Key`,
     /// and answers `{version, updatedAt}` (or `duplicate`) with the new ETag. PUT, PATCH and
     /// restore all end here.
-    pub(super) fn http_write_change(&self, req: &Request, change: Change) -> Result<Response, ApiError> {
+    pub(super) fn http_write_change(&self, req: &Request, role: Role, change: Change) -> Result<Response, ApiError> {
         // `If-Match: *` matches whatever version is current (no await until the write, so it cannot change).
         let base_version = match if_match(header(req, "If-Match").as_deref())? {
             Some(m) => Some(self.with_record(|r| Ok(m.base_version(r.version)))?),
@@ -133,7 +137,9 @@ impl SessionObject {
         };
         let op_id = header(req, "Idempotency-Key");
         check_op_id(&op_id)?;
-        let outcome = self.write(WriteRequest { op_id, base_version, change }, HTTP_AUTHOR)?;
+        let request = WriteRequest { op_id, base_version, change };
+        let (outcome, fx) = self.room.borrow_mut().on_http_write(request, role, now_ms(), &mut Writes(self))?;
+        self.host().run(fx);
         let (version, body) = match outcome {
             WriteOutcome::Applied { version, updated_at, .. } => {
                 (version, json!({"version": version, "updatedAt": updated_at}))
@@ -153,15 +159,8 @@ impl SessionObject {
             r.hashes = hashes;
             Ok(())
         })?;
-        let notice =
-            ServerFrame::Error { code: "key_rotated".into(), message: "the key of this connection was rotated".into() }
-                .to_json();
-        for tag in [Role::Write.as_str(), Role::Read.as_str()] {
-            for ws in self.state.get_websockets_with_tag(tag) {
-                end_socket(&ws, &notice, close::KEY_ROTATED, "key rotated");
-            }
-        }
-        self.hub.revoke(&[Role::Write, Role::Read], &sse_event("error", None, &notice), Wake::KeyRotated);
+        let fx = self.room.borrow_mut().on_key_rotated(now_ms());
+        self.host().run(fx);
         let keys = json!({
             "admin": SessionKey::format(session_id, admin_secret),
             "write": SessionKey::format(session_id, &fresh.write),
@@ -177,17 +176,19 @@ impl SessionObject {
         body: &[u8],
     ) -> Result<Response, ApiError> {
         let msg = message_body(content_type, body, &self.limits)?;
-        let delivered = self.relay(HTTP_AUTHOR, address, msg.to.as_deref(), msg.data)?;
+        let (delivered, fx) =
+            self.room.borrow_mut().on_http_message(address, msg.to.as_deref(), msg.data, msg.volatile, now_ms())?;
+        self.host().run(fx);
         json(202, &json!({ "delivered": delivered }))
     }
 
     pub(super) fn info(&self) -> Result<Response, ApiError> {
         let clients: Vec<Value> = self
-            .state
-            .get_websockets()
-            .iter()
-            .filter_map(|ws| ws.deserialize_attachment::<Attachment>().ok().flatten())
-            .map(|a| json!({"clientId": a.id, "role": a.role, "data": presence_value(&a.presence)}))
+            .room
+            .borrow()
+            .clients()
+            .into_iter()
+            .map(|c| json!({"clientId": c.client_id, "role": c.role, "data": c.data}))
             .collect();
         // The newest ops that fit in `info_ops_bytes`, oldest first.
         let mut budget = self.limits.info_ops_bytes;

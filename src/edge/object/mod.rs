@@ -1,12 +1,14 @@
-//! The session's Durable Object: a thin adapter that loads the record, calls the core, stores
-//! through `SqlStore`, and sends what the core produced to WebSockets, SSE streams and HTTP.
+//! The session's Durable Object: a thin host. It loads the record and stores through
+//! `SqlStore`; the conversation (roles, presence, ack/reject, fan-out, coalescing) is
+//! `core::room`'s: each runtime event becomes one room call, and `host::Host` carries out the
+//! effects it returns.
 //!
 //! In-memory fields are a cache: after hibernation or a reset the record is reloaded from
-//! SQLite and each socket's identity and presence come back from its attachment and tags.
-//! `http` holds the HTTP operations, `socket` the WebSocket and SSE ones, `writes` the write path and its fan-out.
+//! SQLite and the room is rebuilt from each socket's tags and attachment (`prepare`).
+//! `http` holds the HTTP operations, `socket` the WebSocket and SSE openings, `presence` HTTP
+//! presence, `history` the version history.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -14,120 +16,36 @@ use serde_json::Value;
 use worker::{durable_object, DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage};
 
 use super::abuse::client_address;
+use super::contract::{limits_from_env, Op, HEADER_SECRET, HEADER_SESSION_ID};
+use super::fanout::raw_state;
 use super::history_store::HistoryStore;
-use super::hub::{sse_event, Hub, Wake};
+use super::hub::Hub;
 use super::respond::{empty, error_response, OrInternal};
-use super::router::limits_from_env;
 use super::sql_store::SqlStore;
-use crate::core::abuse::RelayBudget;
-use crate::core::doc::{send_text, FrameText};
+use crate::core::doc::send_text;
 use crate::core::document::SessionRecord;
 use crate::core::error::ApiError;
 use crate::core::history::version_query;
-use crate::core::http_presence::HttpPresence;
-use crate::core::incoming::RateWindow;
 use crate::core::keys::Role;
 use crate::core::limits::Limits;
-use crate::core::protocol::{ServerFrame, UpdateBatch};
-
-/// Internal header carrying the session id from the router.
-pub const HEADER_SESSION_ID: &str = "X-Session-Id";
-/// Internal header carrying the presented secret from the router.
-pub const HEADER_SECRET: &str = "X-Session-Secret";
-
-/// Close codes of docs/protocol.md.
-mod close {
-    pub const TOO_BIG: u16 = 1009;
-    pub const KEY_ROTATED: u16 = 4003;
-    pub const SESSION_ENDED: u16 = 4004;
-    pub const RATE_LIMITED: u16 = 4008;
-    pub const SESSION_FULL: u16 = 4029;
-}
+use crate::core::protocol::ServerFrame;
+use crate::core::room::{close, ConnId, ConnInfo, ConnKind, RestoredConn, Room, RoomConfig, SocketTags};
+use host::{Host, Writes};
 
 /// The long-poll wait when `after` is given without `wait`, in seconds.
 const DEFAULT_WAIT_SECONDS: u64 = 30;
 /// Ops listed by the inspector.
 const RECENT_OPS: u64 = 20;
-/// The author of writes made over HTTP.
-const HTTP_AUTHOR: &str = "http";
 
 mod history;
+mod host;
 mod http;
 mod presence;
 mod socket;
-/// The operation the router asks the object to perform.
-mod writes;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// Create the session.
-    Create,
-    /// GET, PUT, PATCH or DELETE the state.
-    State,
-    /// Rotate the write and read keys.
-    Rotate,
-    /// Open a WebSocket.
-    Ws,
-    /// Open an SSE stream.
-    Events,
-    /// Send an ephemeral message.
-    Messages,
-    /// Describe the session for the inspector.
-    Info,
-    /// Set the presence of an SSE or long-poll client.
-    Presence,
-    /// List the checkpoints of the version history.
-    Versions,
-    /// Take a checkpoint on demand.
-    Checkpoints,
-    /// Make a checkpoint's state the current one.
-    Restore,
-}
-
-impl Op {
-    /// The internal path segment.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Create => "create",
-            Op::State => "state",
-            Op::Rotate => "rotate",
-            Op::Ws => "ws",
-            Op::Events => "events",
-            Op::Messages => "messages",
-            Op::Info => "info",
-            Op::Presence => "presence",
-            Op::Versions => "versions",
-            Op::Checkpoints => "checkpoints",
-            Op::Restore => "restore",
-        }
-    }
-
-    fn from_path(path: &str) -> Option<Op> {
-        [
-            Op::Create,
-            Op::State,
-            Op::Rotate,
-            Op::Ws,
-            Op::Events,
-            Op::Messages,
-            Op::Info,
-            Op::Presence,
-            Op::Versions,
-            Op::Checkpoints,
-            Op::Restore,
-        ]
-        .into_iter()
-        .find(|op| path.trim_start_matches('/') == op.as_str())
-    }
-}
-
-/// What each socket carries through hibernation.
+/// What each socket carries through hibernation besides its tags (`SocketTags`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Attachment {
-    /// The connection's client id.
-    id: String,
-    /// What it may do.
-    role: Role,
     /// Its presence value, as JSON text.
     presence: String,
     /// The client's address, which per-address limits are counted against.
@@ -149,14 +67,12 @@ pub struct SessionObject {
     history: HistoryStore,
     /// `None` until loaded; then `Some(None)` when no session lives here.
     cache: RefCell<Option<Option<SessionRecord>>>,
-    rates: RefCell<HashMap<String, RateWindow>>,
-    /// Ephemeral bytes each client address made this session send in the current second.
-    relay_budget: RefCell<RelayBudget>,
-    /// Presence of SSE and long-poll clients.
-    http_presence: RefCell<HttpPresence>,
-    hub: Hub,
-    /// Updates waiting for the next batch tick (shared with the tick's timer).
-    batch: Rc<RefCell<UpdateBatch>>,
+    /// The session's conversation (core::room): connections, presence, coalescing.
+    room: Rc<RefCell<Room>>,
+    /// SSE streams and long-poll waiters.
+    hub: Rc<Hub>,
+    /// When the room's pending tick fires.
+    tick_at: Rc<Cell<Option<i64>>>,
 }
 
 impl DurableObject for SessionObject {
@@ -167,21 +83,21 @@ impl DurableObject for SessionObject {
         if let Ok(pair) = worker::WebSocketRequestResponsePair::new("ping", "pong") {
             state.set_websocket_auto_response(&pair);
         }
+        let limits = limits_from_env(&env);
         SessionObject {
             state,
-            limits: limits_from_env(&env),
+            room: Rc::new(RefCell::new(Room::new(RoomConfig::new(limits.clone())))),
+            limits,
             history,
             store,
             cache: RefCell::new(None),
-            rates: RefCell::new(HashMap::new()),
-            relay_budget: RefCell::default(),
-            http_presence: RefCell::default(),
-            hub: Hub::default(),
-            batch: Rc::default(),
+            hub: Rc::default(),
+            tick_at: Rc::default(),
         }
     }
 
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        self.prepare();
         match self.route(req).await {
             Ok(resp) => Ok(resp),
             Err(e) => error_response(&e),
@@ -189,8 +105,9 @@ impl DurableObject for SessionObject {
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> worker::Result<()> {
-        let Some(att) = ws.deserialize_attachment::<Attachment>().ok().flatten() else {
-            let _ = ws.close(Some(1011), Some("connection lost its identity"));
+        self.prepare();
+        let Some(tags) = SocketTags::from_tags(&self.state.get_tags(&ws)) else {
+            let _ = ws.close(Some(close::LOST), Some("connection lost its identity"));
             return Ok(());
         };
         let text = match message {
@@ -203,7 +120,9 @@ impl DurableObject for SessionObject {
                 return Ok(());
             }
         };
-        self.on_frame(&ws, &att, &text);
+        let conn = ConnId(tags.client_id);
+        let fx = self.room.borrow_mut().on_frame(&conn, &text, now_ms(), &mut Writes(self));
+        self.host().run(fx);
         Ok(())
     }
 
@@ -221,6 +140,7 @@ impl DurableObject for SessionObject {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        self.prepare();
         if let Err(e) = self.on_alarm().await {
             worker::console_error!("alarm failed: {e:?}");
         }
@@ -252,7 +172,7 @@ impl SessionObject {
             (Op::State, worker::Method::Put | worker::Method::Patch) => {
                 role.require_write()?;
                 let body = req.bytes().await.or_internal()?;
-                self.http_write(&req, &body)
+                self.http_write(&req, role, &body)
             }
             (Op::State, worker::Method::Delete) => {
                 role.require_admin()?;
@@ -280,7 +200,7 @@ impl SessionObject {
             (Op::Restore, worker::Method::Post) => {
                 role.require_write()?;
                 let body = req.bytes().await.or_internal()?;
-                self.restore(&req, &body)
+                self.restore(&req, role, &body)
             }
             (Op::Presence, worker::Method::Post) => {
                 let body = req.bytes().await.or_internal()?;
@@ -306,7 +226,53 @@ impl SessionObject {
 
     /// Whether clients are connected, which keeps the session from going idle.
     fn is_watched(&self) -> bool {
-        self.hub.len() > 0 || !self.http_presence.borrow().is_empty() || !self.state.get_websockets().is_empty()
+        self.room.borrow().is_watched() || !self.state.get_websockets().is_empty()
+    }
+
+    /// What carries out the room's effects.
+    fn host(&self) -> Host {
+        Host {
+            raw_state: raw_state(&self.state),
+            hub: self.hub.clone(),
+            room: self.room.clone(),
+            tick_at: self.tick_at.clone(),
+        }
+    }
+
+    /// Before each event: after a wake-up, the room is rebuilt from the hibernated sockets
+    /// (their tags and attachments); SSE streams whose client left are closed in the room.
+    fn prepare(&self) {
+        if self.room.borrow().needs_restore() {
+            let conns = self
+                .state
+                .get_websockets()
+                .iter()
+                .filter_map(|ws| {
+                    let tags = SocketTags::from_tags(&self.state.get_tags(ws))?;
+                    let att = ws.deserialize_attachment::<Attachment>().ok().flatten();
+                    let info = ConnInfo {
+                        id: ConnId(tags.client_id),
+                        role: tags.role,
+                        kind: ConnKind::WebSocket,
+                        address: att.as_ref().map(|a| a.address.clone()).unwrap_or_default(),
+                    };
+                    Some(RestoredConn { info, presence: att.map_or(Value::Null, |a| presence_value(&a.presence)) })
+                })
+                .collect();
+            self.room.borrow_mut().restore(conns);
+        }
+        let gone = self.hub.prune();
+        if !gone.is_empty() {
+            self.host().streams_closed(gone);
+        }
+    }
+
+    /// A socket closed or failed: the others hear it leave.
+    fn on_leave(&self, ws: &WebSocket) {
+        self.prepare();
+        let Some(tags) = SocketTags::from_tags(&self.state.get_tags(ws)) else { return };
+        let fx = self.room.borrow_mut().on_close(&ConnId(tags.client_id), now_ms());
+        self.host().run(fx);
     }
 
     /// The role `secret` grants; an expired idle session is erased first and then not found.
@@ -325,14 +291,8 @@ impl SessionObject {
 
     /// Ends the session: closes every connection and erases all storage.
     async fn erase(&self) -> Result<(), ApiError> {
-        let notice =
-            ServerFrame::Error { code: "session_ended".into(), message: "the session was deleted or expired".into() }
-                .to_json();
-        for ws in self.state.get_websockets() {
-            end_socket(&ws, &notice, close::SESSION_ENDED, "session ended");
-        }
-        self.hub.revoke(&[Role::Admin, Role::Write, Role::Read], &sse_event("error", None, &notice), Wake::Ended);
-        *self.http_presence.borrow_mut() = HttpPresence::default();
+        let fx = self.room.borrow_mut().on_session_ended();
+        self.host().run(fx);
         *self.cache.borrow_mut() = Some(None);
         // deleteAll drops every table, the history's with the rest.
         self.history.reset();
@@ -344,7 +304,8 @@ impl SessionObject {
 
     async fn on_alarm(&self) -> Result<(), ApiError> {
         let now = now_ms();
-        self.sweep_presence(now);
+        let fx = self.room.borrow_mut().sweep(now);
+        self.host().run(fx);
         let expires_at = match self.with_record(|r| Ok(r.expires_at)) {
             Ok(at) => at,
             Err(ApiError::SessionNotFound) => return self.erase().await,
@@ -364,7 +325,7 @@ impl SessionObject {
         };
         // While HTTP clients are present, come back soon to find those that left.
         let next =
-            if self.http_presence.borrow().is_empty() { next } else { next.min(now + presence::PRESENCE_SWEEP_MS) };
+            if self.room.borrow().has_http_presence() { next.min(now + presence::PRESENCE_SWEEP_MS) } else { next };
         self.state.storage().set_alarm((next - now).max(1)).await.or_internal()
     }
 }
@@ -377,25 +338,10 @@ fn presence_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-/// Says why in an `error` frame, then closes: some proxies (wrangler dev's among them) hold
-/// the TCP connection after a server-initiated close, so clients may not see the close code
-/// promptly; the frame tells them at once.
-fn end_socket(ws: &WebSocket, notice: &str, code: u16, reason: &str) {
-    send(ws, notice);
-    let _ = ws.close(Some(code), Some(reason));
-}
-
 /// Sends a text frame (as `part` frames when it is long, P16); a socket that is closing just
 /// misses it.
 fn send(ws: &WebSocket, text: &str) {
     send_text(text, |part| {
-        let _ = ws.send_with_str(part);
-    });
-}
-
-/// Sends a frame that may carry a document (a welcome's snapshot), written out as it is sent.
-fn send_frame(ws: &WebSocket, frame: &FrameText) {
-    frame.send(|part| {
         let _ = ws.send_with_str(part);
     });
 }
