@@ -272,8 +272,9 @@ test('finding 5: on a 390x844 phone the board fills the screen and cursor labels
         await a.page.mouse.move(ab.x + ab.width * fx, ab.y + ab.height * fy, { steps: 3 });
         const cursor = phone.page.locator('#cursors .cursor span');
         await cursor.waitFor();
+        // Cursors travel as volatile broadcasts (P17); the drawn cursor carries its position.
         await phone.page.waitForFunction(([fx, fy]) => {
-          const c = [...window.session.presence.others()][0]?.data?.cursor;
+          const c = document.querySelector('#cursors .cursor')?.dataset.at?.split(',').map(Number);
           return c && Math.abs(c[0] - fx * 1000) < 40 && Math.abs(c[1] - fy * 625) < 40;
         }, [fx, fy]);
         const lb = await cursor.boundingBox();
