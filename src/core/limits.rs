@@ -28,7 +28,7 @@ pub struct Limits {
     pub oplog_max_bytes: u64,
     /// Longest long-poll wait, in seconds.
     pub max_long_poll_seconds: u64,
-    /// Milliseconds between `updates` batches for connections that opted into batching.
+    /// The coalescing tick in ms (P15); 0 switches coalescing off.
     pub batch_tick_ms: u64,
     /// Deepest nesting of arrays and objects in a stored state or a presence value.
     pub max_state_depth: usize,
@@ -115,7 +115,11 @@ impl Limits {
             oplog_max_ops: num("OPLOG_MAX_OPS", d.oplog_max_ops),
             oplog_max_bytes: num("OPLOG_MAX_BYTES", d.oplog_max_bytes),
             max_long_poll_seconds: num("MAX_LONG_POLL_SECONDS", d.max_long_poll_seconds),
-            batch_tick_ms: num("BATCH_TICK_MS", d.batch_tick_ms).min(1000),
+            // 0 is allowed here: it switches coalescing off (every frame at once; for benchmarks).
+            batch_tick_ms: lookup("BATCH_TICK_MS")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(d.batch_tick_ms)
+                .min(1000),
             max_state_depth: (num("MAX_STATE_DEPTH", d.max_state_depth as u64) as usize).min(DEPTH_CEILING),
             max_patch_ops: num("MAX_PATCH_OPS", d.max_patch_ops as u64) as usize,
             max_long_polls: num("MAX_LONG_POLLS", d.max_long_polls as u64) as usize,

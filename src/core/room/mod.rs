@@ -70,10 +70,10 @@ pub struct RoomConfig {
 }
 
 impl RoomConfig {
-    /// Coalescing on, with the tick of `limits.batch_tick_ms`.
+    /// Coalescing with the tick of `limits.batch_tick_ms`; off when that is 0.
     pub fn new(limits: Limits) -> RoomConfig {
         let tick_ms = i64::try_from(limits.batch_tick_ms).unwrap_or(20);
-        RoomConfig { limits, tick_ms, coalesce: true }
+        RoomConfig { limits, tick_ms, coalesce: tick_ms > 0 }
     }
 }
 
