@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use super::txn::{Seg, Txn};
+use super::txn::{RollbackError, Seg, Txn};
 use super::{Document, Node};
 use crate::core::bounded::Bounds;
 use crate::core::error::ApiError;
@@ -26,7 +26,7 @@ pub fn apply_merge(doc: &mut Document, patch: &Value, bounds: &Bounds) -> Result
         Ok(())
     });
     if let Err(e) = result {
-        txn.rollback()?;
+        txn.rollback().map_err(|r| r.after(&e))?;
         return Err(e);
     }
     Ok(())

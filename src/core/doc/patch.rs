@@ -9,7 +9,7 @@ use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::Value;
 
-use super::txn::{child, Seg, Txn};
+use super::txn::{child, RollbackError, Seg, Txn};
 use super::{Document, Node};
 use crate::core::bounded::Bounds;
 use crate::core::error::ApiError;
@@ -31,7 +31,7 @@ pub fn apply_patch(doc: &mut Document, ops: &[PatchOperation], bounds: &Bounds, 
     let mut txn = Txn::new(&mut doc.root);
     for (index, op) in ops.iter().enumerate() {
         if let Err(e) = apply_one(&mut txn, op, bounds).map_err(|fail| fail.into_error(index, version)) {
-            txn.rollback()?;
+            txn.rollback().map_err(|r| r.after(&e))?;
             return Err(e);
         }
     }

@@ -34,6 +34,18 @@ pub struct Txn<'a> {
     undo: Vec<Undo>,
 }
 
+/// A failed rollback keeps the cause of the write's failure too.
+pub trait RollbackError {
+    /// This rollback failure, naming the error that made the write roll back.
+    fn after(self, cause: &ApiError) -> ApiError;
+}
+
+impl RollbackError for ApiError {
+    fn after(self, cause: &ApiError) -> ApiError {
+        ApiError::Internal(format!("{self:?} while rolling back after {cause:?}"))
+    }
+}
+
 fn broken(what: &str) -> ApiError {
     ApiError::Internal(format!("document tree: {what}"))
 }
