@@ -3,18 +3,23 @@
 //!   loadgen serve --port P
 //!       the native Rust WebSocket server with the same frames (the machine's ceiling)
 //!   loadgen run --server 127.0.0.1:P [--server-pids a,b] [--native 127.0.0.1:Q] [--native-pid p]
-//!               [--targets rust,js,native] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch]
+//!               [--server-off 127.0.0.1:P2 --server-off-pids c,d]
+//!               [--targets rust,rust_off,floor,js,native] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch]
 //!               [--reps 5] [--quick] [--fan-subscribers 1,10] [--writers 1,8] [--storm-clients 100]
 //!               [--sizes 1000,1000000] [--workerd-pid P] --out results.jsonl
 //!       runs every scenario against each target (the Rust service at /, the JS baseline at /js
 //!       of the same server, the native server), interleaved per repetition, and appends one JSON
 //!       record per measurement to --out.
 //!
+//!   loadgen open-probe --server 127.0.0.1:P [--prefix /js] --rate R [--dur-ms 3000] [--subs 100]
+//!       open-loop steps at one rate (src/coalesce.rs), for CPU profiles of the sustained rate
+//!
 //!   loadgen size-probe --server 127.0.0.1:P --key K --what writes|welcome|get [...]
 //!       one phase of the state-size scenario (src/size.rs) against an existing session
 //!
 //! Every load is bounded in count and time and goes to 127.0.0.1 only.
 
+mod coalesce;
 mod scenarios;
 mod server;
 mod size;
@@ -29,6 +34,8 @@ use serde_json::{json, Value};
 struct Opts {
     server: Option<String>,
     server_pids: Vec<i32>,
+    server_off: Option<String>,
+    server_off_pids: Vec<i32>,
     native: Option<String>,
     native_pid: Vec<i32>,
     targets: Vec<String>,
@@ -67,10 +74,12 @@ fn main() {
             let mut o = Opts {
                 server: None,
                 server_pids: vec![],
+                server_off: None,
+                server_off_pids: vec![],
                 native: None,
                 native_pid: vec![],
-                targets: vec!["rust".into(), "js".into(), "native".into()],
-                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "open_batch", "size"].iter().map(|s| s.to_string()).collect(),
+                targets: ["rust", "rust_off", "floor", "js", "native"].iter().map(|s| s.to_string()).collect(),
+                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "size"].iter().map(|s| s.to_string()).collect(),
                 reps: 5,
                 quick: false,
                 out: "results.jsonl".into(),
@@ -87,6 +96,8 @@ fn main() {
                 match args[i].as_str() {
                     "--server" => o.server = Some(v),
                     "--server-pids" => o.server_pids = parse_pids(&v),
+                    "--server-off" => o.server_off = Some(v),
+                    "--server-off-pids" => o.server_off_pids = parse_pids(&v),
                     "--native" => o.native = Some(v),
                     "--native-pid" => o.native_pid = parse_pids(&v),
                     "--targets" => o.targets = v.split(',').map(str::to_string).collect(),
@@ -115,6 +126,12 @@ fn main() {
             }
             rt.block_on(run(o));
         }
+        Some("open-probe") => {
+            if let Err(e) = rt.block_on(coalesce::open_probe(&args[2..])) {
+                eprintln!("[open-probe] {e}");
+                std::process::exit(1);
+            }
+        }
         Some("size-probe") => {
             if let Err(e) = rt.block_on(size::probe(&args[2..])) {
                 eprintln!("[size-probe] {e}");
@@ -141,11 +158,11 @@ impl Out {
         self.file.flush().unwrap();
         let m = &r["metrics"];
         let brief = match r["scenario"].as_str().unwrap_or("") {
-            "fanout" => format!("p50 {:.2} p99 {:.2} max {:.2} ms, {}/{} delivered", m["lat"]["p50_ms"], m["lat"]["p99_ms"], m["lat"]["max_ms"], m["delivered"], m["expected"]),
+            "fanout" => format!("p50 {:.2} p99 {:.2} max {:.2} ms, {}/{} delivered, {} out of order", m["lat"]["p50_ms"], m["lat"]["p99_ms"], m["lat"]["max_ms"], m["delivered"], m["expected"], m["bad_order"]),
             "throughput" => format!("{:.0} acked/s ({} rejects), ack p99 {} ms", m["acked_per_s"].as_f64().unwrap_or(0.0), m["rejects"], m["ack_lat"]["p99_ms"]),
-            "storm" => format!("all connected in {} ms ({} failed)", m["all_connected_ms"], m["failed"]),
+            "storm" => format!("all connected in {} ms ({} failed), server cpu {:.0} ms ({:.0} ms until idle)", m["all_connected_ms"], m["failed"], m["server_cpu_ms"].as_f64().unwrap_or(0.0), m["server_cpu_settled_ms"].as_f64().unwrap_or(0.0)),
             "resume" => format!("caught up in {:.1} ms ({} ops, {}), fill {:.0} writes/s", m["resume_ms"].as_f64().unwrap_or(0.0), m["ops_received"], m["resume"], m["fill_writes_per_s"].as_f64().unwrap_or(0.0)),
-            "open_step" => format!("rate {} -> {} (p99 {} ms, {}/{} delivered, aborted {})", m["rate"], if m["pass"] == json!(true) { "PASS" } else { "fail" }, m["lat"]["p99_ms"], m["delivered"], m["expected"], m["aborted"]),
+            "open_step" => format!("rate {} -> {} (p99 {} ms, {}/{} delivered in {} frames, {} out of order, aborted {}, server cpu {:.0}%)", m["rate"], if m["pass"] == json!(true) { "PASS" } else { "fail" }, m["lat"]["p99_ms"], m["delivered"], m["expected"], m["frames"], m["bad_order"], m["aborted"], m["server_cpu_pct"].as_f64().unwrap_or(0.0)),
             "open" => format!("max sustained {} writes/s = {} deliveries/s", m["max_rate"], m["max_deliveries_per_s"]),
             "size" => size::brief(m),
             "cold" => format!("create {:.1} ms, first ws {:.1} ms", m["create_ms"].as_f64().unwrap_or(0.0), m["first_ws_ms"].as_f64().unwrap_or(0.0)),
@@ -182,6 +199,10 @@ async fn run(o: Opts) {
     for name in &o.targets {
         let t = match name.as_str() {
             "rust" => o.server.clone().map(|a| Target { name: "rust".into(), addr: a, prefix: "".into(), pids: o.server_pids.clone() }),
+            // the same build on a second `wrangler dev` with BATCH_TICK_MS=0 (coalescing off)
+            "rust_off" => o.server_off.clone().map(|a| Target { name: coalesce::RUST_OFF.into(), addr: a, prefix: "".into(), pids: o.server_off_pids.clone() }),
+            // the runtime floor (bench/floor/), served by the first `wrangler dev` at /floor
+            "floor" => o.server.clone().map(|a| Target { name: coalesce::FLOOR.into(), addr: a, prefix: "/floor".into(), pids: o.server_pids.clone() }),
             "js" => o.server.clone().map(|a| Target { name: "js".into(), addr: a, prefix: "/js".into(), pids: o.server_pids.clone() }),
             "native" => o.native.clone().map(|a| Target { name: "native".into(), addr: a, prefix: "".into(), pids: o.native_pid.clone() }),
             _ => None,
@@ -202,7 +223,7 @@ async fn run(o: Opts) {
 
     // the very first request to each target after the server started (cold isolate and object)
     if has("cold") {
-        for t in &targets {
+        for t in targets.iter().filter(|t| coalesce::applies(t, "cold")) {
             match cold(t).await {
                 Ok(mut r) => {
                     r["params"] = json!({"first_after_start": true});
@@ -215,7 +236,7 @@ async fn run(o: Opts) {
     for rep in 1..=o.reps {
         macro_rules! each {
             ($name:expr, $params:expr, |$t:ident| $body:expr) => {
-                for $t in &targets {
+                for $t in targets.iter().filter(|t| coalesce::applies(t, $name)) {
                     match $body.await {
                         Ok(r) => out.rec($t, rep, r),
                         Err(e) => out.err($t, rep, $name, $params, &e.to_string()),
@@ -229,7 +250,7 @@ async fn run(o: Opts) {
         }
         if has("fanout") {
             for &n in &fan_ns {
-                for t in &targets {
+                for t in targets.iter().filter(|t| coalesce::applies(t, "fanout")) {
                     match fanout(t, n, &fan_sizes).await {
                         Ok(rs) => rs.into_iter().for_each(|r| out.rec(t, rep, r)),
                         Err(e) => out.err(t, rep, "fanout", json!({"subscribers": n}), &e.to_string()),
@@ -254,7 +275,7 @@ async fn run(o: Opts) {
             each!("resume", json!({"ops": 1000}), |t| resume(t, 1000));
         }
         if has("open") {
-            for t in &targets {
+            for t in targets.iter().filter(|t| coalesce::applies(t, "open")) {
                 let (best, steps) = open_ladder(t, open_subs, open_dur, q, &mut out, rep, false).await;
                 let r = json!({"scenario": "open", "params": {"subscribers": open_subs, "bound_ms": 50, "batch": false},
                     "metrics": {"max_rate": best, "max_deliveries_per_s": best * open_subs as f64, "steps": steps}});
@@ -282,13 +303,13 @@ async fn run(o: Opts) {
             workerd_pid: o.workerd_pid,
         };
         let mut failed: Vec<String> = Vec::new();
-        for t in targets.iter().filter(|t| t.name != "native") {
+        for t in targets.iter().filter(|t| t.name != "native" && coalesce::applies(t, "size")) {
             if let Err(e) = size::warm_up(t).await {
                 eprintln!("[bench] size warm-up {}: {e}", t.name);
             }
         }
         for &bytes in &conf.sizes {
-            for t in targets.iter().filter(|t| t.name != "native") {
+            for t in targets.iter().filter(|t| t.name != "native" && coalesce::applies(t, "size")) {
                 if failed.contains(&t.name) {
                     out.err(t, 1, "size", json!({"bytes": bytes}), "not attempted: this target failed at a smaller size");
                     continue;

@@ -108,6 +108,8 @@ struct SubResult {
     lats: Vec<(u32, u32)>,
     bad_order: u64,
     updates: usize,
+    /// frames that carried at least one update (fewer than `updates` when coalesced, P15)
+    frames: usize,
 }
 
 /// Spawns `n` subscribers that each read until `expect` updates or `deadline`; every update's
@@ -142,7 +144,7 @@ async fn spawn_subscribers(
             };
             let mut last = u64_field(&welcome, "version").unwrap_or(0);
             ready.fetch_add(1, Relaxed);
-            let mut r = SubResult { lats: Vec::with_capacity(expect), bad_order: 0, updates: 0 };
+            let mut r = SubResult { lats: Vec::with_capacity(expect), bad_order: 0, updates: 0, frames: 0 };
             let mut last_seq: i64 = -1;
             while r.updates < expect {
                 let dl_ns = deadline.load(Relaxed);
@@ -160,12 +162,12 @@ async fn spawn_subscribers(
                 };
                 let now = now_ns();
                 let frame = txt.as_str();
-                let chunks: Vec<&str> = match frame_type(frame) {
-                    "update" => vec![frame],
-                    // P15 coalesced delivery: {"type":"updates","updates":[{"type":"update",...},...]}
-                    "updates" => frame.split("{\"type\":\"update\"").skip(1).collect(),
-                    _ => continue,
-                };
+                // one `update`, or a P15 `updates` frame: each inner update counts once
+                let chunks = crate::coalesce::update_chunks(frame);
+                if chunks.is_empty() {
+                    continue;
+                }
+                r.frames += 1;
                 for s in chunks {
                 let v = u64_field(s, "version").unwrap_or(0);
                 if v != last + 1 {
@@ -268,7 +270,7 @@ pub async fn fanout(t: &Target, n: usize, sizes: &[(usize, usize)]) -> Res<Vec<V
         let first = seq;
         let mut timeouts = 0;
         for _ in 0..writes {
-            let frame = patch_frame(&format!("w{seq}"), seq, &pad, None);
+            let frame = crate::coalesce::write_frame(t, &format!("w{seq}"), seq, &pad);
             let target = (seq + 1) * n;
             expected.store(target, Relaxed);
             send_ns[seq].store(now_ns(), Relaxed);
@@ -301,6 +303,8 @@ pub async fn fanout(t: &Target, n: usize, sizes: &[(usize, usize)]) -> Res<Vec<V
         }
     }
     let bad_order: u64 = results.iter().map(|r| r.bad_order).sum();
+    let frames: usize = results.iter().map(|r| r.frames).sum();
+    let updates: usize = results.iter().map(|r| r.updates).sum();
     for (bytes, first, last, mut m) in groups {
         let mut lats: Vec<u32> = results
             .iter()
@@ -310,6 +314,9 @@ pub async fn fanout(t: &Target, n: usize, sizes: &[(usize, usize)]) -> Res<Vec<V
         m["delivered"] = json!(lats.len());
         m["expected"] = json!(expected_deliveries);
         m["bad_order"] = json!(bad_order);
+        m["subscribers_done"] = json!(results.len());
+        m["frames_all_sizes"] = json!(frames);
+        m["updates_all_sizes"] = json!(updates);
         m["lat"] = summary_ms(&mut lats);
         m["deliveries_per_s"] = json!(expected_deliveries as f64 / (m["wall_ms"].as_f64().unwrap() / 1000.0));
         out.push(json!({"scenario": "fanout", "params": {"subscribers": n, "bytes": bytes}, "metrics": m}));
@@ -355,8 +362,8 @@ pub async fn throughput(t: &Target, k: usize, with_base: bool, dur: Duration) ->
                     };
                     let s = txt.as_str();
                     let ty = frame_type(s);
-                    if ty == "update" {
-                        version = version.max(u64_field(s, "version").unwrap_or(0));
+                    if ty == "update" || ty == "updates" {
+                        version = version.max(crate::coalesce::max_version(s).unwrap_or(0));
                     } else if (ty == "ack" || ty == "reject") && str_field(s, "opId") == Some(op.as_str()) {
                         version = version.max(u64_field(s, "version").unwrap_or(0));
                         if ty == "ack" {
@@ -400,6 +407,7 @@ pub async fn storm(t: &Target, m: usize) -> Res<Value> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Result<u32, String>>();
     let meter = Meter::start(t);
+    let srv0 = pids_cpu_ms(&t.pids);
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..m {
@@ -440,6 +448,11 @@ pub async fn storm(t: &Target, m: usize) -> Res<Value> {
         "until_last_answer_ms": all_ms,
     }));
     mt["connect"] = summary_ms(&mut times);
+    // Server CPU until the server is idle again with every client still connected: join
+    // announcements that wait for a coalescing tick (P15) are sent after the last welcome.
+    wait_idle(&t.pids, Duration::from_secs(20)).await;
+    mt["server_cpu_settled_ms"] = json!(pids_cpu_ms(&t.pids) - srv0);
+    mt["settled_ms"] = json!(t0.elapsed().as_secs_f64() * 1000.0);
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = timeout(Duration::from_secs(10), task).await;
@@ -558,6 +571,7 @@ pub async fn open_step(t: &Target, n: usize, rate: f64, dur: Duration, bound_ms:
         }
     }
     let bad_order: u64 = results.iter().map(|r| r.bad_order).sum();
+    let frames: usize = results.iter().map(|r| r.frames).sum();
     let complete = results.len() == n && results.iter().all(|r| r.updates == sent);
     let mut lats: Vec<u32> = results.iter().flat_map(|r| r.lats.iter().map(|x| x.1)).collect();
     let delivered_n = lats.len();
@@ -573,6 +587,7 @@ pub async fn open_step(t: &Target, n: usize, rate: f64, dur: Duration, bound_ms:
     m["bad_order"] = json!(bad_order);
     m["aborted"] = json!(aborted);
     m["complete"] = json!(complete);
+    m["frames"] = json!(frames);
     m["lat"] = lat;
     m["pass"] = json!(pass);
     m["deliveries_per_s"] = json!(rate * n as f64);
