@@ -3,13 +3,16 @@
 # native Rust server (the machine's ceiling), in one run, and writes BENCHMARKS.md.
 #
 #   bash scripts/bench.sh [--quick] [--reps N] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch,size]
-#                         [--sizes 1000,1000000,16000000,64000000]
+#                         [--sizes 1000,1000000,16000000,64000000] [--targets rust,rust_off,floor,js,native]
 #
 # 1. scripts/setup.sh; builds the worker only if build/ is missing (BENCH_SKIP_BUILD=1: never);
 # 2. builds the load generator (bench/loadgen, native Rust, tokio + tokio-tungstenite);
 # 3. starts ONE `wrangler dev` (workerd) with bench/wrangler.bench.toml on a free port: the Rust
 #    worker at / and the JS baseline (bench/js-baseline) at /js/, storage on tmpfs; and the native
-#    server (`loadgen serve`) on another free port; both pinned to core 0 with taskset;
+#    server (`loadgen serve`) on another free port; and (issue 12) a second `wrangler dev` of the
+#    same build with `--var BATCH_TICK_MS:0` (coalescing off: target "rust_off"; BENCH_OFF=0
+#    skips it); the runtime floor (bench/floor/, target "floor") is served by the first one at
+#    /floor/; all pinned to core 0 with taskset;
 # 4. runs every scenario against the three targets, interleaved, pinned to core 1, recording the
 #    load generator's and the servers' CPU time on every measurement;
 #    with the `size` scenario (issue 11: sessions grown to 1 KB .. 64 MB), then also CPU profiles
@@ -30,6 +33,7 @@ while [ $# -gt 0 ]; do
     --reps) LOADGEN_ARGS+=(--reps "$2"); shift ;;
     --scenarios) LOADGEN_ARGS+=(--scenarios "$2"); SCENARIOS=$2; shift ;;
     --sizes) LOADGEN_ARGS+=(--sizes "$2"); shift ;;
+    --targets) LOADGEN_ARGS+=(--targets "$2"); shift ;;
     --no-report) NO_REPORT=1 ;;
     *) echo "usage: scripts/bench.sh [--quick] [--reps N] [--scenarios a,b,...] [--sizes b1,b2,...] [--no-report]" >&2; exit 2 ;;
   esac
@@ -71,6 +75,9 @@ step "worker snapshot: bench/build/ ($(wc -c <bench/build/index_bg.wasm) bytes w
 WORKER_DIR=$(mktemp -d /tmp/session-sync-bench-worker.XXXXXX)
 cp bench/wrangler.bench.toml bench/entry.js "$WORKER_DIR/"
 cp -r bench/js-baseline bench/floor bench/build "$WORKER_DIR/"
+# the coalescing-off server (issue 12) runs from its own copy (wrangler writes its bundle there)
+WORKER_DIR_OFF=$(mktemp -d /tmp/session-sync-bench-worker-off.XXXXXX)
+cp -r "$WORKER_DIR/." "$WORKER_DIR_OFF/"
 export BENCH_WRANGLER_TMP=$WORKER_DIR/.wrangler/tmp
 
 step "cargo build --release (bench/loadgen)"
@@ -98,12 +105,14 @@ mkdir -p "$RUN"
 ln -sfn "$RUN_ID" bench/results/latest
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then PERSIST=$(mktemp -d /dev/shm/session-sync-bench.XXXXXX); STORAGE=tmpfs
 else PERSIST=$(mktemp -d /tmp/session-sync-bench.XXXXXX); STORAGE=disk; fi
-PORT=$(free_port); INSPECT=$(free_port); NPORT=$(free_port)
-WPID=""; NPID=""
+PERSIST_OFF=$(mktemp -d "$(dirname "$PERSIST")/session-sync-bench-off.XXXXXX")
+PORT=$(free_port); INSPECT=$(free_port); NPORT=$(free_port); PORT_OFF=$(free_port); INSPECT_OFF=$(free_port)
+WPID=""; NPID=""; OFF_WPID=""; OFF_PORT=""; OFF_PIDS=""
 cleanup() {
   [ -n "$NPID" ] && kill "$NPID" 2>/dev/null || true
+  stop_off_server
   stop_wrangler
-  rm -rf "$PERSIST" "$WORKER_DIR"
+  rm -rf "$PERSIST" "$PERSIST_OFF" "$WORKER_DIR" "$WORKER_DIR_OFF"
 }
 trap cleanup EXIT
 
@@ -117,11 +126,11 @@ done < <(sed -n '/^\[vars\]/,/^\[/p' wrangler.toml | grep -E '^[A-Z_]+ = ')
 # sets WPID, SERVER_PIDS, TARGET_PORT, VIA and WORKERD_PID (the runtime workerd: the one that
 # runs the worker, not wrangler's proxy). Used again on the same storage for the wake check.
 start_wrangler() {
-  local log=$1
-  step "wrangler dev -c bench/wrangler.bench.toml on 127.0.0.1:$PORT (cpu $SERVER_CPUS, storage $STORAGE)"
+  local log=$1; shift # further arguments go to wrangler dev (e.g. --var BATCH_TICK_MS:0)
+  step "wrangler dev -c bench/wrangler.bench.toml on 127.0.0.1:$PORT (cpu $SERVER_CPUS, storage $STORAGE) $*"
   setsid "${PIN_SERVER[@]}" bash scripts/with-node.sh wrangler dev -c "$WORKER_DIR/wrangler.bench.toml" --ip 127.0.0.1 \
     --port "$PORT" --inspector-port "$INSPECT" --persist-to "$PERSIST" \
-    --show-interactive-dev-session=false --log-level warn "${EXTRA_VARS[@]}" >"$log" 2>&1 </dev/null &
+    --show-interactive-dev-session=false --log-level warn "${EXTRA_VARS[@]}" "$@" >"$log" 2>&1 </dev/null &
   WPID=$!
   local deadline=$((SECONDS + 120))
   until curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/v1/health"; do
@@ -169,7 +178,26 @@ stop_wrangler() {
   for i in $(seq 1 40); do pgrep -g "$WPID" >/dev/null 2>&1 || break; sleep 0.25; done
   WPID=""
 }
+# Issue 12: the same build with coalescing off (BATCH_TICK_MS=0), a second `wrangler dev` on its
+# own port, storage and copy of the worker; sets OFF_WPID, OFF_PORT (its direct entry socket)
+# and OFF_PIDS. start_wrangler's globals are those of the main server again afterwards.
+start_off_server() {
+  local keep_wpid=$WPID keep_pids=$SERVER_PIDS keep_tport=$TARGET_PORT keep_workerd=$WORKERD_PID keep_via=$VIA
+  local keep_port=$PORT keep_inspect=$INSPECT keep_dir=$WORKER_DIR keep_persist=$PERSIST keep_tmp=$BENCH_WRANGLER_TMP
+  PORT=$PORT_OFF; INSPECT=$INSPECT_OFF; WORKER_DIR=$WORKER_DIR_OFF; PERSIST=$PERSIST_OFF
+  start_wrangler "$RUN/wrangler-off.log" --var BATCH_TICK_MS:0
+  OFF_WPID=$WPID; OFF_PIDS=$SERVER_PIDS; OFF_PORT=$TARGET_PORT; OFF_WORKERD_PID=$WORKERD_PID
+  WPID=$keep_wpid; SERVER_PIDS=$keep_pids; TARGET_PORT=$keep_tport; WORKERD_PID=$keep_workerd; VIA=$keep_via
+  PORT=$keep_port; INSPECT=$keep_inspect; WORKER_DIR=$keep_dir; PERSIST=$keep_persist; BENCH_WRANGLER_TMP=$keep_tmp
+  step "coalescing-off server (BATCH_TICK_MS=0): 127.0.0.1:$OFF_PORT, pids $OFF_PIDS"
+}
+stop_off_server() {
+  [ -n "$OFF_WPID" ] || return 0
+  local keep=$WPID
+  WPID=$OFF_WPID; stop_wrangler; OFF_WPID=""; WPID=$keep
+}
 start_wrangler "$RUN/wrangler.log"
+if [ "${BENCH_OFF:-1}" != 0 ]; then start_off_server; fi
 
 step "native ceiling server on 127.0.0.1:$NPORT (cpu $SERVER_CPUS)"
 "${PIN_SERVER[@]}" "$LOADGEN" serve --port "$NPORT" 2>>"$RUN/native.log" &
@@ -182,9 +210,34 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$SECONDS
 step "load generator on cpu $LOADGEN_CPUS: ${LOADGEN_ARGS[*]:-(full run)}"
 "${PIN_LOADGEN[@]}" timeout 2400 "$LOADGEN" run --server "127.0.0.1:$TARGET_PORT" --server-pids "$SERVER_PIDS" \
+  ${OFF_PORT:+--server-off "127.0.0.1:$OFF_PORT" --server-off-pids "$OFF_PIDS"} \
   --native "127.0.0.1:$NPORT" --native-pid "$NPID" ${WORKERD_PID:+--workerd-pid "$WORKERD_PID"} "${LOADGEN_ARGS[@]}" --out "$RUN/results.jsonl"
 ELAPSED=$((SECONDS - START))
+stop_off_server
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Issue 12: what limits the sustained rate. A CPU profile of the runtime (bench/profile.mjs)
+# while the Rust service gets open-loop writes to 100 subscribers at the lowest rate that failed
+# in the ladder (rep 1), after the measurements so that the profiler does not slow them.
+# BENCH_OPEN_PROFILE=0 skips it.
+if { [ -z "${SCENARIOS:-}" ] || [[ ",$SCENARIOS," == *,open,* ]]; } && [ "${BENCH_OPEN_PROFILE:-1}" != 0 ]; then
+  prate=$(bash scripts/with-node.sh node -e '
+    const recs = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse)
+      .filter((r) => r.scenario === "open_step" && r.target === "rust" && !r.metrics.error && !r.params.batch);
+    const fails = recs.filter((r) => !r.metrics.pass).map((r) => r.metrics.rate).sort((a, b) => a - b);
+    const passes = recs.filter((r) => r.metrics.pass).map((r) => r.metrics.rate).sort((a, b) => b - a);
+    console.log(fails[0] ?? (passes[0] ? 2 * passes[0] : ""));' "$RUN/results.jsonl" 2>/dev/null || true)
+  if [ -n "$prate" ]; then
+    for ptarget in rust js; do
+      prefix=""; [ "$ptarget" = js ] && prefix=/js
+      step "CPU profile of the ${ptarget} target, open loop at $prate writes/s to 100 subscribers (bench/profile.mjs)"
+      bash scripts/with-node.sh node bench/profile.mjs --inspector "$INSPECT" --out "$RUN/profile-open-$ptarget.cpuprofile" -- \
+        "${PIN_LOADGEN[@]}" "$LOADGEN" open-probe --server "127.0.0.1:$TARGET_PORT" --prefix "$prefix" --server-pids "$SERVER_PIDS" \
+        --rate "$prate" --dur-ms 3000 --subs 100 >"$RUN/profile-open-$ptarget.txt" 2>&1 \
+        || step "open-loop profile of $ptarget failed (see $RUN/profile-open-$ptarget.txt)"
+    done
+  fi
+fi
 
 # State size (issue 11): profiles of the largest Rust session, then wake after a restart.
 if [ -z "${SCENARIOS:-}" ] || [[ ",$SCENARIOS," == *,size,* ]]; then
@@ -246,6 +299,8 @@ cat >"$RUN/meta.json" <<EOF
   "storage": "$STORAGE",
   "nice": "$NICE",
   "via": "$VIA",
+  "batch_tick_ms": "$(sed -n 's/^BATCH_TICK_MS = "\([0-9]*\)"/\1/p' bench/wrangler.bench.toml)",
+  "off_server": $([ -n "$OFF_PORT" ] && echo true || echo false),
   "wasm_bytes": $WASM_BYTES,
   "wasm_gzip9_bytes": $WASM_GZ,
   "loadavg_before": "$LOAD_BEFORE",
