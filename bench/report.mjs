@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync, copyFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { coalesceSection } from './report-coalesce.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runDir = process.argv[2];
@@ -14,7 +15,7 @@ const outMd = outIdx > 0 ? process.argv[outIdx + 1] : join(ROOT, 'BENCHMARKS.md'
 const meta = JSON.parse(readFileSync(join(runDir, 'meta.json'), 'utf8'));
 const recs = readFileSync(join(runDir, 'results.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const TARGETS = ['rust', 'js', 'native'];
-const LABEL = { rust: 'Rust service', js: 'JS baseline', native: 'native ceiling' };
+const LABEL = { rust: 'Rust service', js: 'JS baseline', native: 'native ceiling', rust_off: 'Rust service, coalescing off (`BATCH_TICK_MS=0`)' };
 
 const median = (xs) => {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
@@ -116,6 +117,10 @@ p('Ratios are Rust / other: for latencies and times above 1 means the Rust servi
 p();
 p('![fan-out p99 latency and write throughput, Rust service vs JS baseline vs native ceiling](docs/bench-chart.svg)');
 p();
+p('In the sections below, "Rust service" is the service as it ships, with adaptive coalescing on (P15). The next section compares it with the same build with coalescing off, and with the runtime floor.');
+p();
+// issue 12: coalescing on / off, the runtime floor, the four targets (bench/report-coalesce.mjs)
+if (recs.some((r) => ['rust_off', 'floor'].includes(r.target))) for (const l of coalesceSection({ recs, meta, runDir, root: ROOT, fmt, ratio, median, get })) p(l);
 
 // 1. fan-out
 p('## 1. Fan-out latency');
@@ -201,12 +206,12 @@ p();
 // 5. open loop
 p('## 5. Open loop: highest sustained rate');
 p();
-p('A writer sends 100 B merge patches at a fixed rate (scheduled, not waiting for answers) to a session with 100 subscribers; latency is measured from each write\'s scheduled time, so queueing delay is not hidden (no coordinated omission). A rate passes when every update reached all 100 subscribers exactly once and in order and p99 < 50 ms. Rates double from 10 writes/s until one fails, then are bisected. The table gives the highest passing rate (median over repetitions) and the steps of the first repetition. The Rust service is also measured with subscribers that ask for coalesced delivery (`?batch=1`, rule P15: one `updates` frame per `BATCH_TICK_MS` = 20 ms tick), reported separately; the baselines do not batch.');
+p('A writer sends 100 B merge patches at a fixed rate (scheduled, not waiting for answers) to a session with 100 subscribers; latency is measured from each write\'s scheduled time, so queueing delay is not hidden (no coordinated omission). A rate passes when every update reached all 100 subscribers exactly once and in order and p99 < 50 ms. Rates double from 10 writes/s until one fails, then are bisected. The table gives the highest passing rate (median over repetitions) and the steps of the first repetition. The Rust service coalesces by default (P15: a frame goes out at once to a connection that got none in the last `BATCH_TICK_MS` tick, otherwise it waits for the tick, merged into one `updates` frame). Each update inside an `updates` frame counts once. The same build with coalescing off (`BATCH_TICK_MS=0`, a second `wrangler dev`) has its own row; the baselines do not batch.');
 p();
 const opRows = [];
-for (const [t, batch] of [...TARGETS.map((t) => [t, false]), ['rust', true]]) {
+for (const [t, batch] of [['rust', false], ['rust_off', false], ...TARGETS.filter((t) => t !== 'rust').map((t) => [t, false]), ['rust', true]]) {
   const best = openMed(t, batch, 'max_rate');
-  if (batch && !Number.isFinite(best)) continue;
+  if ((batch || t === 'rust_off') && !Number.isFinite(best)) continue;
   const steps = recs.filter((r) => r.scenario === 'open_step' && r.target === t && r.rep === 1 && !!r.params.batch === batch)
     .map((r) => r.metrics.error ? `${r.params.rate}: error` : `${r.metrics.rate}/s ${r.metrics.pass ? 'ok' : 'FAIL'} p99 ${fmt(r.metrics.lat?.p99_ms)} ms${r.metrics.aborted ? ' (backlog, stopped)' : ''}`).join('; ');
   opRows.push([LABEL[t] + (batch ? ', `batch=1` (P15)' : ''), fmt(best), fmt(best * 100), steps]);
@@ -216,6 +221,21 @@ p(`Rust / JS: ${ratio(open('rust'), open('js'))}; Rust / native: ${ratio(open('r
 p();
 
 if (recs.some((r) => r.scenario === 'size')) for (const l of sizeSection(false)) p(l);
+else {
+  // This run has no state-size records: keep the State size section of BENCHMARKS.md (from its
+  // own run, named in it), without its sentence about the other sections' run.
+  const old = existsSync(outMd) ? readFileSync(outMd, 'utf8') : '';
+  const at = old.indexOf('\n## State size');
+  if (at >= 0) {
+    const next = old.indexOf('\n## ', at + 1);
+    const section = old.slice(at + 1, next >= 0 ? next : undefined).trimEnd()
+      .replace(/; the other sections of this file are from the earlier run `[^`]+`[^.]*/, '');
+    for (const l of section.split('\n')) p(l);
+    p();
+    p('(This section comes from its own run, named above. The run of the other sections did not include the `size` scenario.)');
+    p();
+  }
+}
 
 // cold
 p('## Cold start');
