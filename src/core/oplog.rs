@@ -12,9 +12,8 @@ use std::collections::{HashMap, VecDeque};
 
 use super::limits::Limits;
 
-/// A frame longer than this is not logged (one row holds at most 2 MB): the write is made
-/// durable by a snapshot instead, and clients that missed it resume from a snapshot.
-pub const OP_ROW_MAX_BYTES: usize = 1_048_576;
+/// A frame longer than this is stored in several chunk rows (one row holds at most 2 MB).
+pub const OP_ROW_MAX_BYTES: usize = 1_000_000;
 /// A snapshot is due once this many ops were logged after the last one.
 pub const SNAPSHOT_EVERY_OPS: u64 = 10_000;
 /// ... or once the ops after it weigh this much and at least as much as the state.
@@ -29,7 +28,7 @@ pub struct OpMeta {
     pub version: u64,
     /// The writer's op id, if any.
     pub op_id: Option<String>,
-    /// The logged frame's length (0 when the frame was too long to log).
+    /// The logged frame's length.
     pub bytes: u64,
 }
 
@@ -49,8 +48,6 @@ pub struct OpLog {
 /// What storing one more op involves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogPlan {
-    /// Whether the frame itself is stored (false when it is too long for a row).
-    pub keep_frame: bool,
     /// Whether to store a snapshot of the new state in the same step.
     pub snapshot: bool,
     /// Delete the ops with versions up to this one.
@@ -102,17 +99,11 @@ impl OpLog {
     /// Plans logging a frame of `frame_bytes` that produced `version`, for a state of
     /// `state_bytes` after it.
     pub fn plan(&self, version: u64, frame_bytes: usize, state_bytes: usize, limits: &Limits) -> LogPlan {
-        let keep_frame = frame_bytes <= OP_ROW_MAX_BYTES;
         let since_ops = self.since_ops + 1;
         let since_bytes = self.since_bytes + frame_bytes as u64;
-        let snapshot =
-            !keep_frame || since_ops >= SNAPSHOT_EVERY_OPS || since_bytes >= SNAPSHOT_MIN_BYTES.max(state_bytes as u64);
+        let snapshot = since_ops >= SNAPSHOT_EVERY_OPS || since_bytes >= SNAPSHOT_MIN_BYTES.max(state_bytes as u64);
         let snapshot_version = if snapshot { version } else { self.snapshot_version };
-        LogPlan {
-            keep_frame,
-            snapshot,
-            drop_through: self.trim(snapshot_version, frame_bytes as u64, limits, snapshot),
-        }
+        LogPlan { snapshot, drop_through: self.trim(snapshot_version, frame_bytes as u64, limits, snapshot) }
     }
 
     /// The newest version to delete so that, with a new op of `new_bytes`, the log keeps at

@@ -23,7 +23,7 @@ pub struct OpEntry {
     pub version: u64,
     /// The writer's op id, if any.
     pub op_id: Option<String>,
-    /// The serialized `update` frame; empty when it was too long to log (a snapshot holds it).
+    /// The serialized `update` frame (stored in chunk rows when longer than one row).
     pub frame: String,
 }
 
@@ -77,15 +77,13 @@ pub fn apply_write(
     let updated_at = now.max(record.updated_at);
     let frame = update_frame(version, updated_at, &req, author).to_text();
     let plan = record.log.plan(version, frame.len(), record.state_bytes(), limits);
-    let text = if plan.keep_frame { frame.clone() } else { String::new() };
     record.version = version;
     record.updated_at = updated_at;
     record.touch(now);
-    let entry = OpEntry { version, op_id: req.op_id, frame: text };
+    let entry = OpEntry { version, op_id: req.op_id, frame };
     store.commit(record, &entry, &plan)?;
-    let bytes = entry.frame.len() as u64;
-    record.log.commit(&plan, OpMeta { version, op_id: entry.op_id, bytes });
-    Ok(WriteOutcome::Applied { version, updated_at, frame })
+    record.log.commit(&plan, OpMeta { version, op_id: entry.op_id, bytes: entry.frame.len() as u64 });
+    Ok(WriteOutcome::Applied { version, updated_at, frame: entry.frame })
 }
 
 /// The `update` frame of a write; a replace carries the new state's tree.
@@ -160,7 +158,7 @@ pub fn plan_resume(
         return Ok(ResumePlan::Ops(Vec::new()));
     }
     let ops = store.ops_after(since)?;
-    // An op too long to log leaves an empty frame: a gap only a snapshot fills.
+    // An op whose frame cannot be read back (empty) is a gap only a snapshot fills.
     let complete = ops.len() as u64 == record.version - since
         && ops.iter().enumerate().all(|(i, (v, f))| *v == since + 1 + i as u64 && !f.is_empty())
         && ops.iter().map(|(_, f)| f.len() as u64).sum::<u64>() <= limits.oplog_max_bytes;

@@ -24,10 +24,10 @@ use super::respond::OrInternal;
 use crate::core::doc::{parse_document, parse_document_from, BoundedChunks, Document, Node};
 use crate::core::document::SessionRecord;
 use crate::core::error::ApiError;
-use crate::core::history::CHUNK_BYTES;
+use crate::core::history::{split_chunks, CHUNK_BYTES};
 use crate::core::keys::KeyHashes;
 use crate::core::limits::Limits;
-use crate::core::oplog::{LogPlan, OpLog, OpMeta};
+use crate::core::oplog::{LogPlan, OpLog, OpMeta, OP_ROW_MAX_BYTES};
 use crate::core::session::{replay, OpEntry, SessionStore};
 
 const SCHEMA: &str = "
@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS snapshot_meta (
 CREATE TABLE IF NOT EXISTS snapshot_chunks (
   seq INTEGER PRIMARY KEY,
   data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS op_chunks (
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (version, seq)
 );
 ";
 
@@ -175,8 +181,13 @@ impl SqlStore {
                 (Node::from_value(&Value::Null)?, Some(e.to_string()))
             }
         };
-        let ops: Vec<OpRow> =
-            self.rows("SELECT version, op_id, length(CAST(frame AS BLOB)) AS bytes FROM ops ORDER BY version", vec![])?;
+        // Long frames live in op_chunks, which exists wherever a snapshot was written.
+        let query = if snapshot.is_some() {
+            "SELECT o.version, o.op_id, length(CAST(o.frame AS BLOB)) + COALESCE((SELECT sum(length(CAST(c.data AS BLOB))) FROM op_chunks c WHERE c.version = o.version), 0) AS bytes FROM ops o ORDER BY o.version"
+        } else {
+            "SELECT version, op_id, length(CAST(frame AS BLOB)) AS bytes FROM ops ORDER BY version"
+        };
+        let ops: Vec<OpRow> = self.rows(query, vec![])?;
         let log = OpLog::new(
             snapshot_version,
             // An op past the session's version was never acknowledged (its commit failed).
@@ -218,10 +229,24 @@ impl SqlStore {
                 if op.version as u64 != record.version + 1 {
                     return Err(ApiError::Internal(format!("op log has a gap after {}", record.version)));
                 }
-                replay(record, &op.frame, limits)?;
+                if op.frame.is_empty() {
+                    replay(record, &self.long_frame(op.version as u64)?, limits)?;
+                } else {
+                    replay(record, &op.frame, limits)?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// The frame of op `version`, stored in chunk rows because it was longer than one row.
+    fn long_frame(&self, version: u64) -> Result<String, ApiError> {
+        let chunks: Vec<ChunkRow> =
+            self.rows("SELECT data FROM op_chunks WHERE version = ? ORDER BY seq", vec![uint(version)])?;
+        if chunks.is_empty() {
+            return Err(ApiError::Internal(format!("op {version} has no frame")));
+        }
+        Ok(chunks.into_iter().map(|c| c.data).collect())
     }
 
     /// Reads the snapshot's chunk rows in order, one at a time, into the document tree.
@@ -310,12 +335,26 @@ impl SqlStore {
 impl SessionStore for SqlStore {
     fn commit(&self, record: &SessionRecord, op: &OpEntry, plan: &LogPlan) -> Result<(), ApiError> {
         let op_id = op.op_id.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from);
+        // A frame longer than a row goes to chunk rows; its op row holds an empty frame.
+        let long = op.frame.len() > OP_ROW_MAX_BYTES;
+        let frame = if long { "" } else { op.frame.as_str() };
         self.sql
             .exec(
                 "INSERT OR REPLACE INTO ops (version, op_id, frame) VALUES (?, ?, ?)",
-                vec![uint(op.version), op_id, op.frame.as_str().into()],
+                vec![uint(op.version), op_id, frame.into()],
             )
             .or_internal()?;
+        if long {
+            self.sql.exec(SNAPSHOT_SCHEMA, None).or_internal()?;
+            for (seq, chunk) in split_chunks(&op.frame, OP_ROW_MAX_BYTES).into_iter().enumerate() {
+                self.sql
+                    .exec(
+                        "INSERT OR REPLACE INTO op_chunks (version, seq, data) VALUES (?, ?, ?)",
+                        vec![uint(op.version), uint(seq as u64), chunk.into()],
+                    )
+                    .or_internal()?;
+            }
+        }
         self.sql
             .exec(
                 "UPDATE session SET version = ?, updated_at = ?, expires_at = ?, oplog_bytes = ?, state = '' WHERE id = 1",
@@ -333,6 +372,8 @@ impl SessionStore for SqlStore {
         }
         if let Some(v) = plan.drop_through {
             self.sql.exec("DELETE FROM ops WHERE version <= ?", vec![uint(v)]).or_internal()?;
+            // The snapshot tables (op_chunks among them) exist: a snapshot was written above at the latest.
+            self.sql.exec("DELETE FROM op_chunks WHERE version <= ?", vec![uint(v)]).or_internal()?;
         }
         Ok(())
     }
