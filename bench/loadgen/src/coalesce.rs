@@ -64,6 +64,36 @@ pub fn write_frame(t: &Target, op_id: &str, seq: usize, pad: &str) -> String {
     }
 }
 
+/// The updates that reached some subscriber more than `over_us` after their scheduled send,
+/// as `[seq, scheduled ms since the first, min latency ms, max latency ms, subscribers late]`
+/// (at most 40, the first ones), from each subscriber's `(seq, latency µs)` list.
+pub fn late_updates<'a>(subs: impl Iterator<Item = &'a [(u32, u32)]>, send_ns: &[std::sync::atomic::AtomicU64], over_us: u32) -> serde_json::Value {
+    use std::collections::BTreeMap;
+    let mut per: BTreeMap<u32, (u32, u32, usize)> = BTreeMap::new();
+    let mut all: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+    for lats in subs {
+        for &(seq, lat) in lats {
+            let e = all.entry(seq).or_insert((u32::MAX, 0));
+            e.0 = e.0.min(lat);
+            e.1 = e.1.max(lat);
+            if lat > over_us {
+                per.entry(seq).or_insert((0, 0, 0)).2 += 1;
+            }
+        }
+    }
+    let t0 = send_ns.first().map(|a| a.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0);
+    let rows: Vec<serde_json::Value> = per
+        .into_iter()
+        .take(40)
+        .map(|(seq, (_, _, n))| {
+            let (lo, hi) = all[&seq];
+            let at = send_ns.get(seq as usize).map(|a| a.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(t0)).unwrap_or(0);
+            json!([seq, at as f64 / 1e6, lo as f64 / 1000.0, hi as f64 / 1000.0, n])
+        })
+        .collect();
+    json!(rows)
+}
+
 /// `loadgen open-probe --server HOST:PORT [--prefix /js] [--rate 200] [--dur-ms 3000]
 /// [--subs 100] [--reps 1]`: open-loop steps at one rate (for `bench/profile.mjs`); prints one
 /// JSON line per step (rate, pass, p99, delivered, server CPU).
@@ -84,7 +114,7 @@ pub async fn open_probe(args: &[String]) -> Result<(), Box<dyn std::error::Error
             "{}",
             json!({"rate": rate, "pass": m["pass"], "p50_ms": m["lat"]["p50_ms"], "p99_ms": m["lat"]["p99_ms"], "delivered": m["delivered"],
                 "expected": m["expected"], "aborted": m["aborted"], "server_cpu_pct": m["server_cpu_pct"], "loadgen_cpu_pct": m["loadgen_cpu_pct"],
-                "frames": m["frames"]})
+                "frames": m["frames"], "late": m["late"]})
         );
     }
     Ok(())

@@ -340,15 +340,36 @@ async fn open_ladder(t: &Target, subs: usize, dur: Duration, quick: bool, out: &
         let t = t.clone();
         async move { open_step(&t, subs, rate, dur, 50.0, batch).await }
     };
+    // One rate, attempted at most twice: a step that failed on p99 alone (every update
+    // delivered once and in order, no backlog) is run again, and the rate passes when the second
+    // attempt does. At low rates the p99 of 100 subscribers is set by one or two writes, so one
+    // hiccup of the shared machine would otherwise end the ladder. Both attempts are recorded.
+    macro_rules! attempt {
+        ($rate:expr) => {{
+            let mut pass = false;
+            for attempt in 1..=2 {
+                let r = step($rate).await;
+                pass = matches!(&r, Ok(v) if v["metrics"]["pass"] == json!(true));
+                let p99_only = matches!(&r, Ok(v) if v["metrics"]["complete"] == json!(true)
+                    && v["metrics"]["bad_order"] == json!(0) && v["metrics"]["aborted"] == json!(false));
+                match r {
+                    Ok(mut v) => {
+                        v["params"]["attempt"] = json!(attempt);
+                        out.rec(t, rep, v)
+                    }
+                    Err(e) => out.err(t, rep, "open_step", json!({"rate": $rate, "attempt": attempt}), &e.to_string()),
+                }
+                util::wait_idle(&t.pids, Duration::from_secs(15)).await;
+                if pass || !p99_only {
+                    break;
+                }
+            }
+            pass
+        }};
+    }
     while rate <= 10_240.0 {
         steps += 1;
-        let r = step(rate).await;
-        let pass = matches!(&r, Ok(v) if v["metrics"]["pass"] == json!(true));
-        match r {
-            Ok(v) => out.rec(t, rep, v),
-            Err(e) => out.err(t, rep, "open_step", json!({"rate": rate}), &e.to_string()),
-        }
-        util::wait_idle(&t.pids, Duration::from_secs(15)).await;
+        let pass = attempt!(rate);
         if !pass {
             fail = Some(rate);
             break;
@@ -367,13 +388,7 @@ async fn open_ladder(t: &Target, subs: usize, dur: Duration, quick: bool, out: &
                 break;
             }
             steps += 1;
-            let r = step(mid).await;
-            let pass = matches!(&r, Ok(v) if v["metrics"]["pass"] == json!(true));
-            match r {
-                Ok(v) => out.rec(t, rep, v),
-                Err(e) => out.err(t, rep, "open_step", json!({"rate": mid}), &e.to_string()),
-            }
-            util::wait_idle(&t.pids, Duration::from_secs(15)).await;
+            let pass = attempt!(mid);
             if pass {
                 best = mid;
             } else {

@@ -574,6 +574,9 @@ pub async fn open_step(t: &Target, n: usize, rate: f64, dur: Duration, bound_ms:
     let frames: usize = results.iter().map(|r| r.frames).sum();
     let complete = results.len() == n && results.iter().all(|r| r.updates == sent);
     let mut lats: Vec<u32> = results.iter().flat_map(|r| r.lats.iter().map(|x| x.1)).collect();
+    // The late updates (some subscriber got it more than 40 ms after its scheduled time): when
+    // one update is late at every subscriber alike, the server held it, not one connection.
+    m["late"] = crate::coalesce::late_updates(results.iter().map(|r| r.lats.as_slice()), &send_ns, 40_000);
     let delivered_n = lats.len();
     let lat = summary_ms(&mut lats);
     let p99 = lat["p99_ms"].as_f64().unwrap_or(f64::INFINITY);
