@@ -96,13 +96,14 @@ export function coalesceSection({ recs, meta, runDir, root, fmt, ratio, median, 
   // ---- open loop detail ----
   const OT = ['rust', 'rust_off', 'js', 'native'].filter((t) => sel('open', {}, t).length);
   if (OT.length) {
-    p('**Open loop** (section 5\'s scenario, 100 subscribers, p99 < 50 ms, every update once and in order). The table gives the highest passing rate of each repetition. For the highest passing step of repetition 1 it also gives p50 / p99, the server\'s CPU share, and the frames per delivered update (below 1 means coalesced).');
+    p('**Open loop** (section 5\'s scenario, 100 subscribers, p99 < 50 ms, every update once and in order). A step that fails on p99 alone is run once more, and its rate passes if the second attempt passes. Every update must still arrive once and in order, with no backlog. The table gives the highest passing rate of each repetition. For the highest passing step of repetition 1 it also gives p50 / p99, the server\'s CPU share, and the frames per delivered update (below 1 means coalesced).');
     p();
     table(['target', 'deliveries/s (median)', 'writes/s per repetition', 'at the best step of rep 1: p50 / p99 ms, server cpu, frames per update', 'first failing step of rep 1'], OT.map((t) => {
       const per = sel('open', {}, t).filter((r) => !r.params.batch).sort((a, b) => a.rep - b.rep).map((r) => fmt(r.metrics.max_rate));
       const steps = recs.filter((r) => r.scenario === 'open_step' && r.target === t && r.rep === 1 && !r.params.batch && !r.metrics.error);
       const best = steps.filter((r) => r.metrics.pass).sort((a, b) => b.metrics.rate - a.metrics.rate)[0];
-      const fail = steps.filter((r) => !r.metrics.pass).sort((a, b) => a.metrics.rate - b.metrics.rate)[0];
+      const passed = new Set(steps.filter((r) => r.metrics.pass).map((r) => r.metrics.rate));
+      const fail = steps.filter((r) => !r.metrics.pass && !passed.has(r.metrics.rate)).sort((a, b) => a.metrics.rate - b.metrics.rate || (b.params.attempt ?? 1) - (a.params.attempt ?? 1))[0];
       const desc = (r) => (r ? `${fmt(r.metrics.rate)}/s: ${fmt(r.metrics.lat?.p50_ms)} / ${fmt(r.metrics.lat?.p99_ms)} ms, ${fmt(r.metrics.server_cpu_pct, 0)}%, ${Number.isFinite(r.metrics.frames) && r.metrics.delivered ? fmt(r.metrics.frames / r.metrics.delivered, 2) : 'n/a'}` : 'none');
       const why = (r) => (r ? `${desc(r)}${r.metrics.aborted ? ' (backlog, stopped)' : ''}${r.metrics.bad_order ? `, ${r.metrics.bad_order} out of order` : ''}${r.metrics.complete === false && !r.metrics.aborted ? ', incomplete' : ''}` : 'none (top of the ladder)');
       return [LABELS[t], fmt(openRate(t)), per.join(', '), desc(best), why(fail)];
@@ -126,7 +127,7 @@ export function coalesceSection({ recs, meta, runDir, root, fmt, ratio, median, 
   // ---- profiles ----
   const profs = ['rust', 'js'].map((t) => [t, join(runDir, `profile-open-${t}.txt`)]).filter(([, f]) => existsSync(f));
   if (profs.length) {
-    p('**What limits the sustained rate: CPU profiles.** These are V8 sampling profiles of the runtime workerd (`bench/profile.mjs`, through the inspector, sampling every 200 µs), taken after the measurements. Each covers one open-loop step, 3 s long, with 100 subscribers, at the lowest rate that failed in repetition 1 of the Rust service\'s ladder. The JS baseline gets the same rate. The top self-time entries are shares of the server\'s busy time (raw: `bench/results/<run>/profile-open-*.txt` and `.cpuprofile`):');
+    p('**What limits the sustained rate: CPU profiles.** These are V8 sampling profiles of the runtime workerd (`bench/profile.mjs`, through the inspector, sampling every 200 µs), taken after the measurements. Each covers one open-loop step, 3 s long, with 100 subscribers, at the highest rate the Rust service sustained in any repetition. That is where its server is busiest while still keeping up. The JS baseline gets the same rate. The top self-time entries are shares of the server\'s busy time (raw: `bench/results/<run>/profile-open-*.txt` and `.cpuprofile`):');
     p();
     const catRows = [];
     for (const [t, f] of profs) {
