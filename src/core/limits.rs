@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_long_poll_seconds: u64,
     /// The coalescing tick in ms (P15); 0 switches coalescing off.
     pub batch_tick_ms: u64,
+    /// Whether updates are coalesced for every connection, not only those opened with
+    /// `batch=1` (presence and broadcasts always are).
+    pub coalesce_updates: bool,
     /// Deepest nesting of arrays and objects in a stored state or a presence value.
     pub max_state_depth: usize,
     /// Most operations in one JSON Patch.
@@ -79,6 +82,7 @@ impl Default for Limits {
             oplog_max_bytes: 1_048_576,
             max_long_poll_seconds: 60,
             batch_tick_ms: 20,
+            coalesce_updates: false,
             max_state_depth: 64,
             max_patch_ops: 1000,
             max_long_polls: 256,
@@ -115,6 +119,7 @@ impl Limits {
             oplog_max_ops: num("OPLOG_MAX_OPS", d.oplog_max_ops),
             oplog_max_bytes: num("OPLOG_MAX_BYTES", d.oplog_max_bytes),
             max_long_poll_seconds: num("MAX_LONG_POLL_SECONDS", d.max_long_poll_seconds),
+            coalesce_updates: lookup("COALESCE_UPDATES").is_some_and(|v| matches!(v.trim(), "1" | "true")),
             // 0 is allowed here: it switches coalescing off (every frame at once; for benchmarks).
             batch_tick_ms: lookup("BATCH_TICK_MS")
                 .and_then(|v| v.trim().parse::<u64>().ok())

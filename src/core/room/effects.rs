@@ -63,6 +63,8 @@ pub struct ConnInfo {
     pub kind: ConnKind,
     /// The client's address, which per-address budgets are charged to (P11 `throttled`).
     pub address: String,
+    /// Opened with `batch=1`: its updates are coalesced too (P15).
+    pub batch: bool,
 }
 
 /// Who a send goes to. `All` and `AllExcept` let the host loop in one call (one wasm/JS crossing).

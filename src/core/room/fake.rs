@@ -130,7 +130,8 @@ pub(super) struct Host {
 
 impl Host {
     pub fn new(limits: Limits) -> Host {
-        Host::with(RoomConfig::new(limits))
+        // The coalescing rules are tested on updates too: as a deployment with COALESCE_UPDATES.
+        Host::with(RoomConfig::new(Limits { coalesce_updates: true, ..limits }))
     }
 
     pub fn with(config: RoomConfig) -> Host {
@@ -150,7 +151,7 @@ impl Host {
     }
 
     pub fn info(id: &str, role: Role, kind: ConnKind) -> ConnInfo {
-        ConnInfo { id: ConnId::from(id), role, kind, address: format!("addr-{id}") }
+        ConnInfo { id: ConnId::from(id), role, kind, address: format!("addr-{id}"), batch: false }
     }
 
     /// Opens a connection; returns the room's answer (errors for the HTTP answer).
@@ -169,6 +170,13 @@ impl Host {
                 Err(e)
             }
         }
+    }
+
+    /// Opens a WebSocket described by `info`.
+    pub fn connect(&mut self, info: ConnInfo) {
+        self.open.push(info.id.clone());
+        let fx = self.room.on_connect(info, None, self.now, &mut self.session).unwrap_or_default();
+        self.run(fx);
     }
 
     /// Opens a WebSocket with `role`.

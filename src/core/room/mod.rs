@@ -136,7 +136,7 @@ impl Room {
                 continue;
             }
             if c.info.kind != ConnKind::LongPoll {
-                self.outbox.add(c.info.id.clone());
+                self.outbox.add(c.info.id.clone(), c.info.batch || self.config.limits.coalesce_updates);
             }
             let id = c.info.id.clone();
             self.conns.insert(id, Conn { info: c.info, presence: c.presence, rate: RateWindow::default() });
@@ -255,7 +255,7 @@ impl Room {
 
     fn admit(&mut self, info: ConnInfo, presence: Value) {
         if info.kind != ConnKind::LongPoll {
-            self.outbox.add(info.id.clone());
+            self.outbox.add(info.id.clone(), info.batch || self.config.limits.coalesce_updates);
         }
         self.conns.insert(info.id.clone(), Conn { info, presence, rate: RateWindow::default() });
     }

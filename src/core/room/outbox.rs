@@ -1,5 +1,8 @@
 //! Adaptive coalescing of the stream frames (updates, presence events, broadcasts) of every
-//! WebSocket and SSE connection (P15 revised, P17 in docs/protocol-room-draft.md).
+//! WebSocket and SSE connection (P15, P17 in docs/protocol.md). Presence events and broadcasts
+//! are coalesced for every connection; updates only for connections opened with `batch=1` (or
+//! all, with `COALESCE_UPDATES`): measured, holding updates cost more latency than it saved
+//! (BENCHMARKS.md, "Coalescing and the runtime floor").
 //!
 //! A frame goes out at once to a connection that had no stream frame in the last tick. A
 //! connection that had one is *behind*: the frame waits in its queue, and at the tick
@@ -82,6 +85,8 @@ pub(super) enum Audience {
 /// One connection's coalescing state.
 #[derive(Debug, Default)]
 struct Stream {
+    /// Whether its updates are coalesced too (else they always go out at once).
+    updates: bool,
     /// When it was last sent a stream frame.
     last_sent: Option<i64>,
     /// Queued items, oldest first.
@@ -113,9 +118,10 @@ impl Outbox {
         }
     }
 
-    /// Starts a stream for `id` (idle: its first frame goes out at once).
-    pub fn add(&mut self, id: ConnId) {
-        self.streams.entry(id).or_default();
+    /// Starts a stream for `id` (idle: its first frame goes out at once); `updates`: whether
+    /// its updates are coalesced too.
+    pub fn add(&mut self, id: ConnId, updates: bool) {
+        self.streams.entry(id).or_default().updates = updates;
     }
 
     /// Ends `id`'s stream; what it had queued is dropped with it.
@@ -156,8 +162,13 @@ impl Outbox {
             let Some(stream) = self.streams.get_mut(id) else { continue };
             let is_idle =
                 stream.pending.is_empty() && stream.last_sent.is_none_or(|t| now.saturating_sub(t) >= self.tick_ms);
-            if !self.coalesce || is_idle {
-                stream.last_sent = Some(now);
+            // An update to a connection that does not coalesce updates goes at once: it may
+            // overtake waiting presence events and broadcasts, never another update.
+            let at_once = matches!(item.kind, ItemKind::Update { .. }) && !stream.updates;
+            if !self.coalesce || is_idle || at_once {
+                if !at_once || is_idle {
+                    stream.last_sent = Some(now);
+                }
                 idle.push(id.clone());
             } else if enqueue(&self.items, stream, seq, &item) {
                 queued = true;

@@ -18,7 +18,12 @@ fn merge(op: &str, n: usize) -> String {
 
 /// A writer and `n` subscribers, all idle, inboxes cleared.
 fn room(n: usize, coalesce: bool) -> Host {
-    let limits = Limits { batch_tick_ms: TICK as u64, max_messages_per_second: 1_000_000, ..Limits::default() };
+    let limits = Limits {
+        batch_tick_ms: TICK as u64,
+        max_messages_per_second: 1_000_000,
+        coalesce_updates: true,
+        ..Limits::default()
+    };
     let mut h = Host::with(RoomConfig { coalesce, ..RoomConfig::new(limits) });
     h.ws("c_w", Role::Write);
     for i in 0..n {
@@ -212,4 +217,23 @@ fn p15_an_updates_frame_is_one_sse_event_whose_id_is_its_last_version() {
     let sends: Vec<_> = fx.list.iter().filter_map(|e| if let Effect::Send(s) = e { Some(s) } else { None }).collect();
     assert_eq!(sends.len(), 1);
     assert_eq!((sends[0].to.clone(), sends[0].event, sends[0].id), (To::All, "updates", Some(4)));
+}
+
+#[test]
+fn p15_by_default_updates_go_at_once_and_only_batch_connections_coalesce_them() {
+    let limits = Limits { batch_tick_ms: TICK as u64, max_messages_per_second: 1_000_000, ..Limits::default() };
+    let mut h = Host::with(RoomConfig::new(limits));
+    h.ws("c_w", Role::Write);
+    h.ws("c_plain", Role::Read);
+    let mut batch = Host::info("c_batch", Role::Read, super::ConnKind::WebSocket);
+    batch.batch = true;
+    h.connect(batch);
+    h.clear();
+    for i in 1..=5 {
+        h.frame("c_w", &merge(&format!("o{i}"), i));
+    }
+    assert_eq!(h.versions("c_plain"), vec![2, 3, 4, 5, 6], "every update at once, in order");
+    assert_eq!(h.versions("c_batch"), vec![2], "batch=1: the first at once, the rest wait for the tick");
+    h.advance(TICK);
+    assert_eq!(h.versions("c_batch"), vec![2, 3, 4, 5, 6], "then all of them, in order");
 }

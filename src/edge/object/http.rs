@@ -77,7 +77,8 @@ impl SessionObject {
         let q = read_query(query, &self.limits)?;
         if let Some(after) = q.after {
             let id = ConnId(format!("l_{}", &random_token()?[..10]));
-            let info = ConnInfo { id: id.clone(), role, kind: ConnKind::LongPoll, address: client_address(req) };
+            let info =
+                ConnInfo { id: id.clone(), role, kind: ConnKind::LongPoll, address: client_address(req), batch: false };
             let fx = self.room.borrow_mut().on_connect(info, Some(after), now_ms(), &mut Writes(self))?;
             let answered = fx.list.iter().any(|e| matches!(e, Effect::Answer(a) if *a == id));
             self.host().run(fx);

@@ -51,6 +51,9 @@ struct Attachment {
     /// The client's address, which per-address limits are counted against.
     #[serde(default)]
     address: String,
+    /// Opened with `batch=1`: its updates are coalesced too (P15).
+    #[serde(default)]
+    batch: bool,
 }
 
 fn now_ms() -> i64 {
@@ -255,6 +258,7 @@ impl SessionObject {
                         role: tags.role,
                         kind: ConnKind::WebSocket,
                         address: att.as_ref().map(|a| a.address.clone()).unwrap_or_default(),
+                        batch: att.as_ref().is_some_and(|a| a.batch),
                     };
                     Some(RestoredConn { info, presence: att.map_or(Value::Null, |a| presence_value(&a.presence)) })
                 })

@@ -28,9 +28,9 @@ impl SessionObject {
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         self.state.accept_websocket_with_tags(&pair.server, &tags);
         let address = client_address(req);
-        let att = Attachment { presence: "null".into(), address: address.clone() };
+        let att = Attachment { presence: "null".into(), address: address.clone(), batch: q.batch };
         pair.server.serialize_attachment(&att).or_internal()?;
-        let info = ConnInfo { id: ConnId(client_id), role, kind: ConnKind::WebSocket, address };
+        let info = ConnInfo { id: ConnId(client_id), role, kind: ConnKind::WebSocket, address, batch: q.batch };
         let connected = self.room.borrow_mut().on_connect(info, q.since, now_ms(), &mut Writes(self));
         match connected {
             Ok(fx) => self.host().run(fx),
@@ -54,7 +54,13 @@ impl SessionObject {
         // A client further behind than this is better served by reconnecting (with a snapshot).
         let max_queued = 2 * self.limits.max_state_bytes + self.limits.oplog_max_bytes as usize;
         let resp = self.hub.subscribe(&client_id, max_queued)?;
-        let info = ConnInfo { id: ConnId(client_id.clone()), role, kind: ConnKind::Sse, address: client_address(req) };
+        let info = ConnInfo {
+            id: ConnId(client_id.clone()),
+            role,
+            kind: ConnKind::Sse,
+            address: client_address(req),
+            batch: q.batch,
+        };
         let connected = self.room.borrow_mut().on_connect(info, since, now_ms(), &mut Writes(self));
         match connected {
             Ok(fx) => {
