@@ -127,7 +127,7 @@ export function coalesceSection({ recs, meta, runDir, root, fmt, ratio, median, 
   // ---- profiles ----
   const profs = ['rust', 'js'].map((t) => [t, join(runDir, `profile-open-${t}.txt`)]).filter(([, f]) => existsSync(f));
   if (profs.length) {
-    p('**What limits the sustained rate: CPU profiles.** These are V8 sampling profiles of the runtime workerd (`bench/profile.mjs`, through the inspector, sampling every 200 µs), taken after the measurements. Each covers one open-loop step, 3 s long, with 100 subscribers, at the highest rate the Rust service sustained in any repetition. That is where its server is busiest while still keeping up. The JS baseline gets the same rate. The top self-time entries are shares of the server\'s busy time (raw: `bench/results/<run>/profile-open-*.txt` and `.cpuprofile`):');
+    p('**What limits the sustained rate: CPU profiles.** These are V8 sampling profiles of the runtime workerd (`bench/profile.mjs`, through the inspector, sampling every 200 µs), taken after the measurements. Each covers one open-loop step, 3 s long, with 100 subscribers, at the Rust service\'s median sustained rate (given in each line). There its server is busy but keeps up. The JS baseline gets the same rate. The top self-time entries are shares of the server\'s busy time (raw: `bench/results/<run>/profile-open-*.txt` and `.cpuprofile`):');
     p();
     const catRows = [];
     for (const [t, f] of profs) {
