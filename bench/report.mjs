@@ -91,7 +91,7 @@ p('- **JS baseline**: `bench/js-baseline/session.js`, a minimal JavaScript Durab
 p('- **native ceiling**: `loadgen serve`, a tokio + tokio-tungstenite server in `bench/loadgen/` with the same frames, state in memory (still parsed, merged, re-serialized per write): what this machine does without workerd, wasm or storage.');
 p(`- Load generator: \`bench/loadgen\` (Rust, tokio current-thread runtime + tokio-tungstenite), one process on one core; its CPU use is recorded on every measurement (column "lg cpu": share of one core during the measurement; near 100% means the load generator, not the server, was the limit).`);
 p(`- Durable Object storage of \`wrangler dev\`: ${meta.storage === 'tmpfs' ? 'on tmpfs (`/dev/shm`), so the numbers measure compute, not this VM\'s disk flushes (with storage on the VM\'s disk, the JS baseline\'s single writer got about 7x fewer acked writes/s: 131 instead of 971, in a separate check)' : 'on disk'}.`);
-p('- Limits raised for the bench only (`bench/wrangler.bench.toml`): `MAX_MESSAGES_PER_SECOND` 1,000,000 (default 100 per connection) and `MAX_CLIENTS` 1000 (default 256); everything else as in `wrangler.toml`.');
+p('- Limits raised for the bench only (`bench/wrangler.bench.toml`): `MAX_MESSAGES_PER_SECOND` 1,000,000 (default 100 per connection) and `MAX_CLIENTS` 1000 (default 256), and the per-address Rate Limiting bindings at limits the load generator never reaches; everything else as in `wrangler.toml`.');
 p();
 
 // headline
