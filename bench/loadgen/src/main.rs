@@ -79,7 +79,7 @@ fn main() {
                 native: None,
                 native_pid: vec![],
                 targets: ["rust", "rust_off", "floor", "js", "native"].iter().map(|s| s.to_string()).collect(),
-                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "size"].iter().map(|s| s.to_string()).collect(),
+                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "open_batch", "size"].iter().map(|s| s.to_string()).collect(),
                 reps: 5,
                 quick: false,
                 out: "results.jsonl".into(),
