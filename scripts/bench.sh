@@ -67,6 +67,8 @@ snapshot_build() {
   return 1
 }
 snapshot_build
+GIT_AT_START=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+WORKER_BUILT=$(date -u -r bench/build/index_bg.wasm +%Y-%m-%dT%H:%M:%SZ)
 step "worker snapshot: bench/build/ ($(wc -c <bench/build/index_bg.wasm) bytes wasm, built $(date -u -r bench/build/index_bg.wasm +%H:%M:%SZ))"
 # wrangler dev runs the bench worker from a copy outside the repository (config, entry, baselines,
 # worker snapshot): its bundler watches every file it read, package.json files of the directories
@@ -197,7 +199,8 @@ stop_off_server() {
   WPID=$OFF_WPID; stop_wrangler; OFF_WPID=""; WPID=$keep
 }
 start_wrangler "$RUN/wrangler.log"
-if [ "${BENCH_OFF:-1}" != 0 ]; then start_off_server; fi
+# only for the scenarios it takes part in (fanout, storm, open): not for a size-only run
+if [ "${BENCH_OFF:-1}" != 0 ] && { [ -z "${SCENARIOS:-}" ] || [[ ",$SCENARIOS," =~ ,(fanout|storm|open), ]]; }; then start_off_server; fi
 
 step "native ceiling server on 127.0.0.1:$NPORT (cpu $SERVER_CPUS)"
 "${PIN_SERVER[@]}" "$LOADGEN" serve --port "$NPORT" 2>>"$RUN/native.log" &
@@ -291,6 +294,7 @@ cat >"$RUN/meta.json" <<EOF
   "command": "$CMD",
   "quick": $([ $QUICK = 1 ] && echo true || echo false),
   "git": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)",
+  "worker_build": "bench/build/ snapshot of build/ built at $WORKER_BUILT (HEAD when the run started: $GIT_AT_START; \"git\" above is HEAD when the run ended)",
   "cores": $CORES,
   "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//;s/"//g')",
   "mem_gib": $(awk '/MemTotal/{printf "%.0f", $2/1048576}' /proc/meminfo),
