@@ -1,8 +1,9 @@
 // Coalesced delivery (P15) and volatile messages (P17), seen raw on the wire: under a burst,
-// every update arrives exactly once and in version order, each in its own frame by default and
-// in far fewer frames on a `batch=1` connection; an idle connection gets an update at once as a
-// plain `update`; volatile broadcasts of one sender collapse to the newest while a connection
-// is behind, and plain broadcasts are never dropped.
+// every update arrives exactly once and in version order, in far fewer frames than updates
+// (by default the updates of the writes handled in one turn share a frame; `batch=1` waits for
+// the tick); an idle connection gets a lone update at once as a plain `update`; volatile
+// broadcasts of one sender collapse to the newest while a connection is behind, and plain
+// broadcasts are never dropped.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer } from '../helpers/devserver.mjs';
@@ -18,7 +19,7 @@ const received = (c) => c.frames.flatMap(({ msg }) => unpack(msg));
 const updatesOf = (c) => received(c).filter((m) => m?.type === 'update');
 
 describe('coalescing (P15)', () => {
-  it('a burst reaches every connection exactly once and in order; batch=1 connections in fewer frames', { timeout: 60_000 }, async () => {
+  it('a burst reaches every connection exactly once and in order, in fewer frames', { timeout: 60_000 }, async () => {
     const WRITES = 100;
     const s = await createSession(srv.url, { state: { n: 0 } });
     const [sub, welcome] = await connectWelcome(wsPath(srv.wsUrl, s.keys.read), { raw: true });
@@ -31,7 +32,8 @@ describe('coalescing (P15)', () => {
     const want = Array.from({ length: WRITES }, (_, i) => i + 2);
     const frames = (c) => c.frames.filter(({ msg }) => msg?.type === 'update' || msg?.type === 'updates').length;
     for (const c of [sub, batched]) assert.deepEqual(updatesOf(c).map((u) => u.version), want, 'every version once, in order');
-    assert.equal(frames(sub), WRITES, 'by default every update goes out at once, in its own frame');
+    // A burst is a backlog of writes: by default the updates handled in one turn share a frame.
+    assert.ok(frames(sub) < WRITES / 2, `default: ${WRITES} updates in ${frames(sub)} frames`);
     assert.ok(frames(batched) < WRITES / 2, `batch=1: ${WRITES} updates in ${frames(batched)} frames`);
     let state = welcome.state;
     for (const u of updatesOf(sub)) state = applyUpdate(state, u);

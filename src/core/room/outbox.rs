@@ -1,7 +1,9 @@
 //! Adaptive coalescing of the stream frames (updates, presence events, broadcasts) of every
 //! WebSocket and SSE connection (P15, P17 in docs/protocol.md). Presence events and broadcasts
-//! are coalesced for every connection; updates only for connections opened with `batch=1` (or
-//! all, with `COALESCE_UPDATES`): measured, holding updates cost more latency than it saved
+//! wait for the tick; updates wait only for the next turn of the event loop, so writes handled
+//! back to back (a backlog) share one frame while a lone update loses no time. Connections
+//! opened with `batch=1` (or all, with `COALESCE_UPDATES`) have their updates wait for the tick
+//! too. Measured: holding every update for the tick doubled closed-loop fan-out p99
 //! (BENCHMARKS.md, "Coalescing and the runtime floor").
 //!
 //! A frame goes out at once to a connection that had no stream frame in the last tick. A
@@ -85,8 +87,10 @@ pub(super) enum Audience {
 /// One connection's coalescing state.
 #[derive(Debug, Default)]
 struct Stream {
-    /// Whether its updates are coalesced too (else they always go out at once).
+    /// Whether its updates wait for the tick too (else they wait only for the next turn).
     updates: bool,
+    /// Flush at the next turn of the event loop, not at the tick (an update is waiting).
+    asap: bool,
     /// When it was last sent a stream frame.
     last_sent: Option<i64>,
     /// Queued items, oldest first.
@@ -162,13 +166,18 @@ impl Outbox {
             let Some(stream) = self.streams.get_mut(id) else { continue };
             let is_idle =
                 stream.pending.is_empty() && stream.last_sent.is_none_or(|t| now.saturating_sub(t) >= self.tick_ms);
-            // An update to a connection that does not coalesce updates goes at once: it may
-            // overtake waiting presence events and broadcasts, never another update.
-            let at_once = matches!(item.kind, ItemKind::Update { .. }) && !stream.updates;
-            if !self.coalesce || is_idle || at_once {
-                if !at_once || is_idle {
-                    stream.last_sent = Some(now);
+            // An update to a connection that does not wait for the tick for updates waits only
+            // for the next turn of the event loop: the updates that arrived meanwhile (a backlog
+            // of writes) go with it as one frame, and a lone update loses no time.
+            let next_turn = self.coalesce && matches!(item.kind, ItemKind::Update { .. }) && !stream.updates;
+            if next_turn {
+                if enqueue(&self.items, stream, seq, &item) {
+                    queued = true;
+                    stream.asap = true;
+                    due_min = Some(now);
                 }
+            } else if !self.coalesce || is_idle {
+                stream.last_sent = Some(now);
                 idle.push(id.clone());
             } else if enqueue(&self.items, stream, seq, &item) {
                 queued = true;
@@ -207,9 +216,10 @@ impl Outbox {
                 continue;
             }
             let due = stream.last_sent.unwrap_or(now).saturating_add(self.tick_ms);
-            if due <= now {
+            if due <= now || stream.asap {
                 groups.entry(std::mem::take(&mut stream.pending)).or_default().push(id.clone());
                 stream.last_sent = Some(now);
+                stream.asap = false;
             } else {
                 next = Some(next.map_or(due, |n| n.min(due)));
             }

@@ -220,7 +220,7 @@ fn p15_an_updates_frame_is_one_sse_event_whose_id_is_its_last_version() {
 }
 
 #[test]
-fn p15_by_default_updates_go_at_once_and_only_batch_connections_coalesce_them() {
+fn p15_by_default_updates_wait_only_for_the_next_turn_and_batch_connections_for_the_tick() {
     let limits = Limits { batch_tick_ms: TICK as u64, max_messages_per_second: 1_000_000, ..Limits::default() };
     let mut h = Host::with(RoomConfig::new(limits));
     h.ws("c_w", Role::Write);
@@ -229,11 +229,20 @@ fn p15_by_default_updates_go_at_once_and_only_batch_connections_coalesce_them() 
     batch.batch = true;
     h.connect(batch);
     h.clear();
+    // Five writes handled back to back (a backlog): the next turn sends them as one frame.
     for i in 1..=5 {
         h.frame("c_w", &merge(&format!("o{i}"), i));
     }
-    assert_eq!(h.versions("c_plain"), vec![2, 3, 4, 5, 6], "every update at once, in order");
+    assert_eq!(h.versions("c_plain"), Vec::<u64>::new(), "nothing before the next turn");
     assert_eq!(h.versions("c_batch"), vec![2], "batch=1: the first at once, the rest wait for the tick");
+    h.advance(0);
+    assert_eq!(h.versions("c_plain"), vec![2, 3, 4, 5, 6], "at the next turn, all of them, in order");
+    assert_eq!(h.got_type("c_plain", "updates").len(), 1, "in one frame");
+    h.clear();
+    // A lone update (a closed loop) goes out alone at the next turn: no time lost, no envelope.
+    h.frame("c_w", &merge("lone", 9));
+    h.advance(0);
+    assert_eq!(h.got_type("c_plain", "update").len(), 1);
     h.advance(TICK);
-    assert_eq!(h.versions("c_batch"), vec![2, 3, 4, 5, 6], "then all of them, in order");
+    assert_eq!(h.versions("c_batch"), vec![3, 4, 5, 6, 7], "batch=1: the rest at the tick, in order");
 }
