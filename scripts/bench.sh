@@ -23,7 +23,17 @@
 #    BENCHMARKS.md and docs/bench-chart.svg.
 # All traffic goes to 127.0.0.1; every load is bounded in count and time.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# bash reads a script while it runs it: an edit of this file during a run (someone's commit)
+# would go on from the middle of the new text. So the run is made from a private copy.
+if [ -z "${BENCH_SCRIPT_COPY:-}" ]; then
+  BENCH_SCRIPT_COPY=$(mktemp /tmp/session-sync-bench-script.XXXXXX)
+  cp "$0" "$BENCH_SCRIPT_COPY"
+  export BENCH_SCRIPT_COPY BENCH_ROOT
+  BENCH_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+  exec bash "$BENCH_SCRIPT_COPY" "$@"
+fi
+rm -f "$BENCH_SCRIPT_COPY" # bash keeps it open; nothing else needs it
+cd "$BENCH_ROOT"
 ROOT=$PWD
 QUICK=0
 LOADGEN_ARGS=()
