@@ -1,5 +1,5 @@
 //! P15 revised (adaptive coalescing) and P17 (volatile messages) of
-//! docs/protocol-room-draft.md: what each connection receives, and how many sends it costs.
+//! docs/protocol.md: what each connection receives, and how many sends it costs.
 
 use serde_json::json;
 
