@@ -5,6 +5,7 @@
 // Used by bench/report.mjs: coalesceSection(ctx) returns the section's lines.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { profileCategories } from './profile-categories.mjs';
 
 /** What BENCHMARKS.md reported for the connect storm before issue 12 (run 20261123T184208Z,
  *  commit 89c5f9d): server CPU per connect, measured from the first connect to the last welcome. */
@@ -141,7 +142,7 @@ export function coalesceSection({ recs, meta, runDir, root, fmt, ratio, median, 
         .map((l) => { const m = l.match(/^([\d.]+%)\s+(\d+) ms\s+(.*)$/); return m ? `${m[1]} ${m[3].replace(/\s+\S*:\d+$/, '')}` : l; });
       const probeTxt = probe ? `; under the profiler: ${fmt(probe.rate)} writes/s, ${probe.pass ? 'passed' : 'failed'}, p50 / p99 ${fmt(probe.p50_ms)} / ${fmt(probe.p99_ms)} ms, ${fmt(probe.delivered, 0)} of ${fmt(probe.expected, 0)} deliveries${probe.aborted ? ' (stopped on backlog)' : ''}, ${Number.isFinite(probe.frames) && probe.delivered ? `${fmt(probe.frames / probe.delivered, 2)} frames per update, ` : ''}server cpu ${fmt(probe.server_cpu_pct, 0)}%` : '';
       p(`- **${LABELS[t]}** (${head}${probeTxt}): ${top.map((s) => `\`${s.replace(/`/g, '')}\``).join(', ') || 'no samples'}`);
-      const cats = categories(f.replace(/\.txt$/, '.cpuprofile'));
+      const cats = profileCategories(f.replace(/\.txt$/, '.cpuprofile'), { send: 'WebSocket send', other: 'other runtime calls' });
       if (cats && probe?.delivered > 0) {
         const total = Object.values(cats).reduce((a, b) => a + b, 0);
         catRows.push([LABELS[t], fmt(probe.delivered, 0), ...CATS.map((c) => fmt((1000 * (cats[c] ?? 0)) / probe.delivered, 1)), fmt((1000 * total) / probe.delivered, 1)]);
@@ -162,30 +163,3 @@ export function coalesceSection({ recs, meta, runDir, root, fmt, ratio, median, 
   return L;
 }
 
-/** Busy time of a .cpuprofile (ms) by kind of work, or null. */
-function categories(file) {
-  if (!existsSync(file)) return null;
-  let prof;
-  try { prof = JSON.parse(readFileSync(file, 'utf8')); } catch { return null; }
-  const nodes = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));
-  const out = {};
-  prof.samples.forEach((id, i) => {
-    const f = nodes.get(id);
-    const us = prof.timeDeltas[i] ?? 0;
-    if (!f) return;
-    const name = f.functionName;
-    const url = f.url ?? '';
-    let c;
-    if (name === '(idle)' || name === '(root)') return;
-    if (name === '(garbage collector)') c = 'GC';
-    else if (name === '(program)') c = '(program)';
-    else if (/^(js-to-wasm|wasm-to-js)/.test(name)) c = 'wasm/JS crossings';
-    else if (url.startsWith('wasm://')) c = 'wasm (Rust)';
-    else if (name === 'exec' && !url) c = 'SQLite exec';
-    else if (name === 'send' && !url) c = 'WebSocket send';
-    else if (url) c = 'JS (glue or baseline)';
-    else c = 'other runtime calls';
-    out[c] = (out[c] ?? 0) + us / 1000;
-  });
-  return out;
-}

@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync, copyFileSync, mkdirSync, existsSync } from
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coalesceSection } from './report-coalesce.mjs';
+import { profileCategories } from './profile-categories.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runDir = process.argv[2];
@@ -431,7 +432,7 @@ function sizeSection(standalone, earlierRun) {
       const block = text.split('[profile] top self time (share of busy time):')[1]?.split('[profile]')[0] ?? '';
       const top = block.split('\n').map((l) => l.trim()).filter((l) => /^[\d.]+%/.test(l)).slice(0, 8)
         .map((l) => { const m = l.match(/^([\d.]+%)\s+(\d+) ms\s+(.*)$/); return m ? `${m[1]} ${m[3].replace(/\s+\S*:\d+$/, '')}` : l; });
-      const cats = profileCategories(f.replace(/\.txt$/, '.cpuprofile'));
+      const cats = profileCategories(f.replace(/\.txt$/, '.cpuprofile'), { other: 'runtime calls' });
       const ops = probe && !Array.isArray(probe) ? probe.acks : Array.isArray(probe) ? probe.length : NaN;
       const per = Array.isArray(probe) ? 1 : 1000; // reads in ms, writes in µs
       if (cats && ops > 0) catRows.push([`${what.replace(/-js-small|-small/, '')}, ${Number.isFinite(pb) ? label(pb) : '?'} ${what.includes('-js') ? 'JS baseline' : 'Rust'}`, `${fmt(ops, 0)} ${Array.isArray(probe) ? 'reads (**ms** each)' : 'writes (µs each)'}`,
@@ -453,32 +454,6 @@ function sizeSection(standalone, earlierRun) {
   return L;
 }
 
-/** Busy time of a .cpuprofile (ms) by kind of work, or null. */
-function profileCategories(file) {
-  if (!existsSync(file)) return null;
-  let prof;
-  try { prof = JSON.parse(readFileSync(file, 'utf8')); } catch { return null; }
-  const nodes = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));
-  const out = {};
-  prof.samples.forEach((id, i) => {
-    const f = nodes.get(id);
-    const us = prof.timeDeltas[i] ?? 0;
-    if (!f) return;
-    const name = f.functionName;
-    const url = f.url ?? '';
-    let c;
-    if (name === '(idle)' || name === '(root)') return;
-    if (name === '(garbage collector)') c = 'GC';
-    else if (name === '(program)') c = '(program)';
-    else if (/^(js-to-wasm|wasm-to-js)/.test(name)) c = 'wasm/JS crossings';
-    else if (url.startsWith('wasm://')) c = 'wasm (Rust)';
-    else if (name === 'exec' && !url) c = 'SQLite exec';
-    else if (url) c = 'JS (glue or baseline)';
-    else c = 'runtime calls';
-    out[c] = (out[c] ?? 0) + us / 1000;
-  });
-  return out;
-}
 
 function table2(L, head, rows) {
   L.push(`| ${head.join(' | ')} |`);
