@@ -1,5 +1,5 @@
 // Incoming frames of a Session: welcome (snapshot or resume), update(s), ack, reject, presence,
-// broadcast, error, and the long-poll transport's `snapshot`. Whole frames only: part frames
+// broadcast, audience, error, and the long-poll transport's `snapshot`. Whole frames only: part frames
 // (P16) are reassembled by the connection first, so a partial welcome never gets here.
 import { SyncError, TRANSIENT_CODES } from './errors.js';
 
@@ -26,6 +26,7 @@ export function handleFrame(s, f) {
     case 'reject': onReject(s, f); break;
     case 'presence': onPresence(s, f); break;
     case 'broadcast': s._emit('message', f.data, { from: f.from }); break;
+    case 'audience': if (isCount(f.viewers)) setAudience(s, f.viewers); break;
     case 'error':
       // P14: the server says why before it closes (4004 / 4003); some proxies delay the
       // close event itself, so end the session on the frame.
@@ -37,6 +38,21 @@ export function handleFrame(s, f) {
       break;
     default: break;
   }
+}
+
+/** A viewer count as the server sends it: a non-negative integer. @param {unknown} n */
+const isCount = (n) => Number.isSafeInteger(n) && /** @type {number} */ (n) >= 0;
+
+/**
+ * The session's read-key viewers, direct and behind relay objects (`welcome.audience`, then
+ * `audience` frames, at most about one a second): `session.audience`, and the event `audience`
+ * when the count changed.
+ * @param {import('./session.js').Session} s @param {number} n
+ */
+function setAudience(s, n) {
+  if (s.audience === n) return;
+  s.audience = n;
+  s._emit('audience', n);
 }
 
 /** One presence frame (join, update, leave; `sync` from the long-poll transport). */
@@ -124,6 +140,7 @@ function onWelcome(s, f) {
   s._setStatus('open');
   s.presence.reset(f.presence);
   s._volatile.reset();
+  setAudience(s, isCount(f.audience) ? f.audience : 0); // a server without audiences omits it: unknown, 0
   s._emit('welcome', f);
   s._ready.resolve(s);
   if (s.role === 'read') rejectAllPending(s, new SyncError('read_only', 'this key is read-only'));

@@ -1,5 +1,5 @@
 // React bindings of session-sync (`import { useSession } from 'session-sync/react'`): open a
-// session for a component tree, read its state (or a part of it), presence and status. Built on
+// session for a component tree, read its state (or a part of it), presence, status and audience. Built on
 // useSyncExternalStore, so a component re-renders only when what it reads changed; states share
 // their unchanged parts between versions (structural sharing), so selecting a subtree is cheap.
 import { createContext, createElement, useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react';
@@ -121,5 +121,19 @@ export function useStatus(session) {
   const s = useTarget(session);
   const subscribe = useCallback((/** @type {() => void} */ notify) => (s ? s.on('status', notify) : noop), [s]);
   const get = () => (s ? s.status : 'connecting');
+  return useSyncExternalStore(subscribe, get, get);
+}
+
+/**
+ * How many read-key viewers the session has (`session.audience`: direct and behind relays,
+ * updated by the server at most about once a second); 0 while there is no session or the server
+ * has not said. Re-renders when the count changes.
+ * @param {AnySession|null} [session] defaults to the SessionProvider's
+ * @returns {number}
+ */
+export function useAudience(session) {
+  const s = useTarget(session);
+  const subscribe = useCallback((/** @type {() => void} */ notify) => (s ? s.on('audience', notify) : noop), [s]);
+  const get = () => (s ? s.audience : 0);
   return useSyncExternalStore(subscribe, get, get);
 }

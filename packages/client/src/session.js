@@ -72,6 +72,8 @@ export class Session {
     this._closedBy = null;
     /** The server's limits from `welcome` (`maxMessageBytes`, `maxPresenceBytes`, ...), once known. @type {Record<string, number>|null} */
     this.limits = null;
+    /** Read-key viewers of the session, direct and behind relays (event `audience`); 0 until the server says. @type {number} */
+    this.audience = 0;
     this._deps = {
       WebSocket: o.WebSocket || g.WebSocket,
       EventSource: o.EventSource || g.EventSource,
@@ -145,8 +147,8 @@ export class Session {
   /**
    * Adds an event listener; returns a function that removes it. Events (docs/sdk.md):
    * `change` (state, {version, source}), `status`, `presence`, `pending`, `transport`, `text`,
-   * `message` (data, {from}), `reject` (SyncError), `error` (SyncError), `retry` (SyncError with
-   * `retryInMs`), `welcome` (frame).
+   * `message` (data, {from}), `audience` (viewers: a number), `reject` (SyncError), `error`
+   * (SyncError), `retry` (SyncError with `retryInMs`), `welcome` (frame).
    * @param {string} type @param {(...args:any[]) => void} fn @returns {() => void}
    */
   on(type, fn) {

@@ -1,7 +1,7 @@
 // Type test fixture (tests/sdk/types.test.mjs compiles it with tsc --noEmit against the
 // declarations generated from the SDK's JSDoc): the state's type flows through every call.
 import { createSession, joinSession, Session, SyncError } from 'session-sync';
-import { useSessionState, useSession, usePresence, useStatus } from 'session-sync/react';
+import { useSessionState, useSession, usePresence, useStatus, useAudience } from 'session-sync/react';
 
 type Counter = { count: number; meta?: { title: string; tags?: string[] } };
 
@@ -30,6 +30,12 @@ export async function main(): Promise<void> {
   void sent;
   // @ts-expect-error volatile is a boolean
   s.broadcast({ cursor: [1, 2] }, { volatile: 'yes' });
+  const watching: number = s.audience;
+  const offAudience: () => void = s.on('audience', (n: number) => void n);
+  void watching; offAudience();
+  // @ts-expect-error the audience is a count
+  const wrong: string = s.audience;
+  void wrong;
   const j: Session<Counter> = await joinSession<Counter>('k.k', { transport: 'sse', volatileThrottleMs: 100 });
   void j;
   try { await s.patch({ count: 2 }); } catch (e) { if (e instanceof SyncError) void e.code; }
@@ -40,6 +46,7 @@ export function Counter(): number | undefined {
   const count: number | undefined = useSessionState((st: Counter) => st.count, session);
   const everyone = usePresence(session);
   const status: 'connecting' | 'open' | 'offline' | 'closed' = useStatus(session);
-  void everyone; void status;
+  const viewers: number = useAudience(session);
+  void everyone; void status; void viewers;
   return count;
 }

@@ -2,8 +2,12 @@
 // (http-writes.js). Same surface as ws.js and longpoll.js (see transports/types.js).
 import { createHttpWriter } from './http-writes.js';
 
-/** The server-sent event types the server sends, named by their frame's `type` (`updates`: P15 coalescing; `error` arrives through onerror). */
-const EVENTS = ['welcome', 'update', 'updates', 'broadcast', 'presence'];
+/**
+ * The server-sent event types the server sends, named by their frame's `type` (`updates`: P15
+ * coalescing; `audience`: the viewer count; `error` arrives through onerror). EventSource
+ * delivers only the event names it listens to, so a new frame type must be added here.
+ */
+const EVENTS = ['welcome', 'update', 'updates', 'broadcast', 'presence', 'audience'];
 
 /**
  * Opens an SSE transport.
