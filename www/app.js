@@ -137,6 +137,56 @@ export function livePositions(session, type, onChange, extra = () => ({})) {
   return { others, send };
 }
 
+/** The reactions an audience can send (emoji, label), besides raising a hand. */
+export const REACTIONS = [['👏', 'Applause'], ['❤️', 'Love it'], ['😂', 'Laugh']];
+
+/**
+ * An audience's reactions, as plain broadcasts (never dropped; a viewer behind a relay reaches
+ * everyone this way, not through presence). `send(emoji)` shares one of REACTIONS; `counts()`
+ * maps each emoji to how many arrived in the last `windowMs` (mine included). `hand(up)` raises
+ * or lowers my hand; `hands` holds the person ids (personId(): tabs and reconnects count once)
+ * whose hand is up; `lowerAll()` lowers every hand, honoured only from a sender `mayLowerAll`
+ * accepts. The three return false when not connected (then nothing changed). `onChange()` runs
+ * on every change, and when a reaction leaves the window. My raised hand is sent again after a
+ * reconnect and when someone joins, so a presenter who reloads sees it.
+ * @param {any} session
+ * @param {{windowMs?: number, onChange: () => void, mayLowerAll: (clientId: string) => boolean}} opts
+ */
+export function reactions(session, { windowMs = 10_000, onChange, mayLowerAll }) {
+  const known = new Set(REACTIONS.map(([e]) => e));
+  const recent = []; // [arrival ms, emoji], oldest first
+  const hands = new Set();
+  const me = personId();
+  let timer = null;
+  const changed = () => {
+    clearTimeout(timer);
+    const now = Date.now();
+    while (recent.length && recent[0][0] <= now - windowMs) recent.shift();
+    if (recent.length) timer = setTimeout(changed, recent[0][0] + windowMs - now);
+    onChange();
+  };
+  const add = (emoji) => { recent.push([Date.now(), emoji]); changed(); };
+  const setHand = (person, up) => { if (up) hands.add(person); else hands.delete(person); changed(); };
+  const sendHand = (up) => session.broadcast({ t: 'hand', up, person: me }, { volatile: false });
+  session.on('message', (m, { from }) => {
+    if (!m) return;
+    if (m.t === 'reaction' && known.has(m.emoji)) add(m.emoji);
+    else if (m.t === 'hand' && typeof m.person === 'string') setHand(m.person, !!m.up);
+    else if (m.t === 'hands-down' && mayLowerAll(from)) { hands.clear(); changed(); }
+  });
+  const again = () => { if (hands.has(me)) sendHand(true); };
+  session.on('welcome', again);
+  session.on('presence', (ev) => { if (ev.event === 'join') again(); });
+  const sent = (ok, then) => { if (ok) then(); return ok; }; // false: not connected, nothing changed
+  return {
+    hands,
+    send: (emoji) => sent(session.broadcast({ t: 'reaction', emoji }, { volatile: false }), () => add(emoji)),
+    hand: (up) => sent(sendHand(up), () => setHand(me, up)),
+    lowerAll: () => sent(session.broadcast({ t: 'hands-down' }, { volatile: false }), () => { hands.clear(); changed(); }),
+    counts: () => recent.reduce((m, [, e]) => m.set(e, (m.get(e) || 0) + 1), new Map()),
+  };
+}
+
 /** Human words for a SyncError code of a write that did not apply. */
 export function whyRejected(e) {
   const words = {

@@ -177,7 +177,7 @@ test('presenter: a read-only viewer follows the slide and the pointer', { timeou
       throw new Error(`pointer never at ${want}% (hidden, left, top: ${at}): ${err.message}`);
     });
     await pointerAt([25, 75]);
-    await p.page.waitForSelector('#mode:has-text("1 viewer")');
+    await p.page.waitForSelector('#audience[data-count="1"]:has-text("1 watching")');
     await screenshot(v.page, 'presenter-viewer');
     await screenshot(p.page, 'presenter');
     assert.deepEqual([...p.errors, ...v.errors], []);
