@@ -1,6 +1,7 @@
 // The audience of a session in the SDK (issue 13: read-key viewers served by relay objects):
 // `session.audience` from `welcome.audience` and from `audience` frames, the `audience` event,
-// over WebSocket and SSE, through the fake transports of fakes.mjs (the test plays the server).
+// over WebSocket and SSE, through the fake transports of fakes.mjs (the test plays the server);
+// and the React hook useAudience (rendered with react-dom/server).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Session } from '../../packages/client/src/index.js';
@@ -75,5 +76,18 @@ test('audience: a read-only viewer gets the count too', async () => {
   ws.deliver({ type: 'audience', viewers: 3 });
   await net.until(() => s.audience === 3);
   assert.deepEqual(counts, [2, 3]);
+  s.close();
+});
+
+test('useAudience (session-sync/react) reads session.audience, and 0 with no session', async () => {
+  const { createElement } = await import('react');
+  const { renderToString } = await import('react-dom/server');
+  const { useAudience, SessionProvider } = await import('../../packages/client/src/react.js');
+  const net = fakeNet();
+  const { s } = await open(net, 'websocket', welcome(1, { audience: 5 }));
+  const Count = ({ session }) => `${useAudience(session)} watching`;
+  assert.equal(renderToString(createElement(Count, { session: s })), '5 watching');
+  assert.equal(renderToString(createElement(SessionProvider, { session: s }, createElement(Count))), '5 watching');
+  assert.equal(renderToString(createElement(Count, { session: null })), '0 watching');
   s.close();
 });
