@@ -65,6 +65,10 @@ pub enum ApiError {
     RateLimited,
     /// The session already has its maximum number of WebSocket clients.
     SessionFull { limit: usize },
+    /// The session already has `MAX_VIEWERS` read-key viewers (direct and behind relays).
+    AudienceFull { limit: usize },
+    /// A relay could not serve this viewer now (its upstream is changing keys); retry.
+    Unavailable(String),
     /// Something failed inside the service (storage, runtime); details go to the log only.
     Internal(String),
 }
@@ -102,6 +106,8 @@ impl ApiError {
             ApiError::MessageTooLarge { .. } => "message_too_large",
             ApiError::RateLimited => "rate_limited",
             ApiError::SessionFull { .. } => "session_full",
+            ApiError::AudienceFull { .. } => "audience_full",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -133,8 +139,10 @@ impl ApiError {
             ApiError::TooManyConnections
             | ApiError::RateLimited
             | ApiError::SessionFull { .. }
+            | ApiError::AudienceFull { .. }
             | ApiError::Throttled { .. } => 429,
             ApiError::Internal(_) => 500,
+            ApiError::Unavailable(_) => 503,
         }
     }
 
@@ -152,7 +160,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Throttled { retry_after, .. } => Some(*retry_after),
-            ApiError::RateLimited | ApiError::TooManyConnections => Some(1),
+            ApiError::RateLimited | ApiError::TooManyConnections | ApiError::Unavailable(_) => Some(1),
             _ => None,
         }
     }
@@ -215,6 +223,8 @@ impl fmt::Display for ApiError {
             ApiError::MessageTooLarge { limit } => write!(f, "frame exceeds the limit of {limit} bytes"),
             ApiError::RateLimited => write!(f, "too many messages per second on this connection"),
             ApiError::SessionFull { limit } => write!(f, "session already has {limit} connected clients"),
+            ApiError::AudienceFull { limit } => write!(f, "session already has {limit} viewers"),
+            ApiError::Unavailable(why) => write!(f, "try again: {why}"),
             ApiError::Internal(_) => write!(f, "internal error"),
         }
     }

@@ -56,6 +56,17 @@ pub struct Limits {
     pub history_max_checkpoints: usize,
     /// Most bytes of checkpointed states a session keeps (the oldest are dropped).
     pub history_max_bytes: u64,
+    /// Read-key viewers the session object serves itself; beyond, new viewers are placed in
+    /// relay objects (docs/scale.md).
+    pub relay_threshold: usize,
+    /// Viewers per relay the placement aims at: relays are added as the audience grows.
+    pub relay_viewers: usize,
+    /// The least number of relays viewers are spread over once relaying starts.
+    pub relay_min: usize,
+    /// Most read-key viewers of one session, direct and behind relays together.
+    pub max_viewers: usize,
+    /// Shortest time between two `audience` counts sent to clients (and relay reports), in ms.
+    pub audience_interval_ms: u64,
 }
 
 /// The largest state a session may be configured to hold: 64 MiB. The state is stored as a
@@ -94,6 +105,11 @@ impl Default for Limits {
             checkpoint_every_bytes: 65_536,
             history_max_checkpoints: 100,
             history_max_bytes: 8_388_608,
+            relay_threshold: 64,
+            relay_viewers: 200,
+            relay_min: 4,
+            max_viewers: 100_000,
+            audience_interval_ms: 1000,
         }
     }
 }
@@ -136,6 +152,14 @@ impl Limits {
             checkpoint_every_bytes: num("CHECKPOINT_EVERY_BYTES", d.checkpoint_every_bytes),
             history_max_checkpoints: num("HISTORY_MAX_CHECKPOINTS", d.history_max_checkpoints as u64) as usize,
             history_max_bytes: num("HISTORY_MAX_BYTES", d.history_max_bytes),
+            // 0 is allowed here: every read-key viewer goes to a relay.
+            relay_threshold: lookup("RELAY_THRESHOLD")
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(d.relay_threshold),
+            relay_viewers: num("RELAY_VIEWERS", d.relay_viewers as u64) as usize,
+            relay_min: num("RELAY_MIN", d.relay_min as u64) as usize,
+            max_viewers: num("MAX_VIEWERS", d.max_viewers as u64) as usize,
+            audience_interval_ms: num("AUDIENCE_INTERVAL_MS", d.audience_interval_ms),
         }
     }
 }

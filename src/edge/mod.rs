@@ -5,6 +5,7 @@ mod abuse;
 mod contract;
 mod fanout;
 mod history_store;
+mod host;
 mod hub;
 mod object;
 mod respond;

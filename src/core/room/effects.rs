@@ -21,6 +21,8 @@ pub mod close {
     pub const SESSION_FULL: u16 = 4029;
     /// The host could not tell which connection a frame came from (lost tags or attachment).
     pub const LOST: u16 = 1011;
+    /// A relay lost track of the session: reconnect and resume (P18).
+    pub const RESTART: u16 = 1012;
 }
 
 /// One connection, named by its client id (`c_...` WebSocket, `s_...` SSE stream, any
@@ -65,6 +67,8 @@ pub struct ConnInfo {
     pub address: String,
     /// Opened with `batch=1`: its updates are coalesced too (P15).
     pub batch: bool,
+    /// For the upstream connection of relay object `k` (P18): not a client, never in presence.
+    pub relay: Option<u32>,
 }
 
 /// Who a send goes to. `All` and `AllExcept` let the host loop in one call (one wasm/JS crossing).
@@ -127,6 +131,8 @@ pub enum Effect {
     TickAt(i64),
     /// An internal error for the host's log; the client only saw the code `internal`.
     Log(String),
+    /// Send this frame up to the session object (a relay's room only, P18).
+    Upstream(String),
 }
 
 /// The effects of one event, in the order the host must carry them out.
@@ -176,19 +182,30 @@ pub struct SocketTags {
     pub client_id: String,
     /// What it may do.
     pub role: Role,
+    /// The relay object this socket is the upstream of, if it is one (P18).
+    pub relay: Option<u32>,
 }
 
 impl SocketTags {
     /// The tags to accept the socket with.
     pub fn to_tags(&self) -> Vec<String> {
-        vec![self.client_id.clone(), self.role.as_str().to_owned()]
+        let mut tags = vec![self.client_id.clone(), self.role.as_str().to_owned()];
+        if let Some(k) = self.relay {
+            tags.push(format!("relay:{k}"));
+        }
+        tags
     }
 
     /// Reads tags back in any order; `None` when the client id or the role is missing.
     pub fn from_tags<S: AsRef<str>>(tags: &[S]) -> Option<SocketTags> {
         let mut client_id = None;
         let mut role = None;
+        let mut relay = None;
         for tag in tags.iter().map(AsRef::as_ref) {
+            if let Some(k) = tag.strip_prefix("relay:") {
+                relay = k.parse().ok();
+                continue;
+            }
             match tag {
                 "read" => role = Some(Role::Read),
                 "write" => role = Some(Role::Write),
@@ -197,7 +214,7 @@ impl SocketTags {
                 _ => {}
             }
         }
-        Some(SocketTags { client_id: client_id?, role: role? })
+        Some(SocketTags { client_id: client_id?, role: role?, relay })
     }
 }
 
@@ -216,8 +233,10 @@ mod tests {
 
     #[test]
     fn socket_tags_round_trip_in_any_order() {
-        let tags = SocketTags { client_id: "c_abc".into(), role: Role::Read };
+        let tags = SocketTags { client_id: "c_abc".into(), role: Role::Read, relay: None };
         assert_eq!(SocketTags::from_tags(&tags.to_tags()), Some(tags.clone()));
+        let upstream = SocketTags { relay: Some(7), ..tags.clone() };
+        assert_eq!(SocketTags::from_tags(&upstream.to_tags()), Some(upstream));
         assert_eq!(SocketTags::from_tags(&["read", "c_abc"]), Some(tags));
         assert_eq!(SocketTags::from_tags(&["c_abc"]), None, "no role");
         assert_eq!(SocketTags::from_tags(&["write", "live"]), None, "no client id");

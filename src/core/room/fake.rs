@@ -126,6 +126,8 @@ pub(super) struct Host {
     pub sends: usize,
     /// Frames delivered (one per recipient of a send): what the runtime pays for.
     pub deliveries: usize,
+    /// Frames sent upstream (a relay's room).
+    pub upstream: Vec<String>,
 }
 
 impl Host {
@@ -147,11 +149,12 @@ impl Host {
             tick_at: None,
             sends: 0,
             deliveries: 0,
+            upstream: Vec::new(),
         }
     }
 
     pub fn info(id: &str, role: Role, kind: ConnKind) -> ConnInfo {
-        ConnInfo { id: ConnId::from(id), role, kind, address: format!("addr-{id}"), batch: false }
+        ConnInfo { id: ConnId::from(id), role, kind, address: format!("addr-{id}"), batch: false, relay: None }
     }
 
     /// Opens a connection; returns the room's answer (errors for the HTTP answer).
@@ -238,6 +241,7 @@ impl Host {
                 Effect::SavePresence { conn, data } => self.saved.push((conn, data)),
                 Effect::TickAt(at) => self.tick_at = Some(self.tick_at.map_or(at, |t| t.min(at))),
                 Effect::Log(_) => {}
+                Effect::Upstream(text) => self.upstream.push(text),
             }
         }
     }

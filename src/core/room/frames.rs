@@ -24,6 +24,11 @@ impl Room {
             fx.close(conn, close::LOST, "connection lost its identity");
             return fx;
         };
+        if let Some(k) = c.info.relay {
+            // A relay speaks for many viewers: no per-connection rate, only its own frames (P18).
+            self.on_relay_frame(conn, k, text, now, &mut fx);
+            return fx;
+        }
         let decision = c.rate.hit(now, per_second);
         let (role, address) = (c.info.role, c.info.address.clone());
         let parsed = parse_incoming(text, &self.config.limits);

@@ -7,8 +7,10 @@
 
 mod effects;
 mod frames;
+mod downstream;
 mod outbox;
 mod relay;
+mod viewers;
 
 #[cfg(test)]
 mod fake;
@@ -24,7 +26,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use effects::{close, ConnId, ConnInfo, ConnKind, Effect, Effects, RestoredConn, Send, SocketTags, To};
+pub use downstream::UpstreamItem;
 pub use relay::HttpPresenceReply;
+pub use viewers::{audience_frame, RelayFrame, RelayLoad, RelayedMessage};
 
 use super::abuse::RelayBudget;
 use super::doc::FrameText;
@@ -36,6 +40,7 @@ use super::limits::Limits;
 use super::protocol::{PresenceEntry, PresenceEvent, ServerFrame};
 use super::session::WriteOutcome;
 use outbox::{Audience, Item, ItemKind, Outbox};
+use viewers::Viewers;
 
 /// The author of writes and messages made over HTTP.
 pub const HTTP_AUTHOR: &str = "http";
@@ -67,13 +72,21 @@ pub struct RoomConfig {
     pub tick_ms: i64,
     /// Whether stream frames are coalesced; off sends every frame at once (for the benchmark).
     pub coalesce: bool,
+    /// The room of a relay object (P18): its viewers are counted, not announced, and their
+    /// messages go upstream.
+    pub relay_side: bool,
 }
 
 impl RoomConfig {
     /// Coalescing with the tick of `limits.batch_tick_ms`; off when that is 0.
     pub fn new(limits: Limits) -> RoomConfig {
         let tick_ms = i64::try_from(limits.batch_tick_ms).unwrap_or(20);
-        RoomConfig { limits, tick_ms, coalesce: tick_ms > 0 }
+        RoomConfig { limits, tick_ms, coalesce: tick_ms > 0, relay_side: false }
+    }
+
+    /// The room of a relay object.
+    pub fn relay(limits: Limits) -> RoomConfig {
+        RoomConfig { relay_side: true, ..RoomConfig::new(limits) }
     }
 }
 
@@ -105,6 +118,7 @@ pub struct Room {
     outbox: Outbox,
     relay_budget: RelayBudget,
     http: HttpPresence,
+    viewers: Viewers,
     restored: bool,
 }
 
@@ -118,6 +132,7 @@ impl Room {
             outbox,
             relay_budget: RelayBudget::default(),
             http: HttpPresence::default(),
+            viewers: Viewers::default(),
             restored: false,
         }
     }
@@ -137,6 +152,11 @@ impl Room {
             }
             if c.info.kind != ConnKind::LongPoll {
                 self.outbox.add(c.info.id.clone(), c.info.batch || self.config.limits.coalesce_updates);
+            }
+            if let Some(k) = c.info.relay {
+                let viewers = c.presence.as_u64().map_or(0, |v| v as usize);
+                let mut ignored = Effects::default();
+                self.relay_connected(k, viewers, true, 0, &mut ignored);
             }
             let id = c.info.id.clone();
             self.conns.insert(id, Conn { info: c.info, presence: c.presence, rate: RateWindow::default() });
@@ -161,20 +181,32 @@ impl Room {
         let limits = &self.config.limits;
         match info.kind {
             ConnKind::WebSocket => {
-                if self.count(ConnKind::WebSocket) >= limits.max_clients {
+                let is_relay = info.relay.is_some();
+                if !is_relay && self.client_sockets() >= limits.max_clients {
                     let err = ApiError::SessionFull { limit: limits.max_clients };
                     fx.reply(&info.id, ServerFrame::error(&err).to_json(), "error");
                     fx.close(&info.id, close::SESSION_FULL, "session full");
                     return Ok(fx);
                 }
+                let quiet = is_relay || (self.config.relay_side && info.role == Role::Read);
+                let announced = !quiet;
                 let mut presence = self.presence_list();
-                presence.push(PresenceEntry { client_id: info.id.0.clone(), data: Value::Null });
+                if announced {
+                    presence.push(PresenceEntry { client_id: info.id.0.clone(), data: Value::Null });
+                }
                 let welcome = store.welcome(since, info.id.as_str(), info.role, presence, now)?;
                 fx.push(Effect::Welcome { conn: info.id.clone(), frame: welcome });
                 let id = info.id.clone();
+                let relay = info.relay;
                 self.admit(info, Value::Null);
-                let join = presence_item(id.as_str(), PresenceEvent::Join, Value::Null);
-                self.outbox.emit(Audience::AllExcept(id), join, now, &mut fx);
+                match relay {
+                    Some(k) => self.relay_connected(k, 0, true, now, &mut fx),
+                    None => self.audience_joined(&id, now, &mut fx),
+                }
+                if announced {
+                    let join = presence_item(id.as_str(), PresenceEvent::Join, Value::Null);
+                    self.outbox.emit(Audience::AllExcept(id), join, now, &mut fx);
+                }
             }
             ConnKind::Sse => {
                 if self.count(ConnKind::Sse) >= limits.max_sse_streams {
@@ -182,7 +214,9 @@ impl Room {
                 }
                 let welcome = store.welcome(since, info.id.as_str(), info.role, self.presence_list(), now)?;
                 fx.push(Effect::Welcome { conn: info.id.clone(), frame: welcome });
+                let id = info.id.clone();
                 self.admit(info, Value::Null);
+                self.audience_joined(&id, now, &mut fx);
             }
             ConnKind::LongPoll => {
                 if self.count(ConnKind::LongPoll) >= limits.max_long_polls {
@@ -202,15 +236,23 @@ impl Room {
     /// A connection closed (or errored, or a long-poll timed out): the others hear it leave (P8).
     pub fn on_close(&mut self, conn: &ConnId, now: i64) -> Effects {
         let mut fx = Effects::default();
+        let quiet = self.conns.get(conn).is_some_and(|c| self.is_quiet(c));
         let Some(gone) = self.conns.remove(conn) else { return fx };
         self.outbox.remove(conn);
         match gone.info.kind {
-            ConnKind::WebSocket => {
+            ConnKind::WebSocket if !quiet => {
                 let leave = presence_item(conn.as_str(), PresenceEvent::Leave, Value::Null);
                 self.outbox.emit(Audience::AllExcept(conn.clone()), leave, now, &mut fx);
             }
+            ConnKind::WebSocket => {}
             ConnKind::Sse => fx.extend(self.sweep(now)),
-            ConnKind::LongPoll => {}
+            ConnKind::LongPoll => return fx,
+        }
+        match gone.info.relay {
+            Some(k) => self.relay_connected(k, 0, false, now, &mut fx),
+            None => {
+                let _ = self.audience_changed(now, &mut fx);
+            }
         }
         fx
     }
@@ -219,12 +261,18 @@ impl Room {
     pub fn on_tick(&mut self, now: i64) -> Effects {
         let mut fx = Effects::default();
         self.outbox.tick(now, &mut fx);
+        self.audience_tick(now, &mut fx);
         fx
     }
 
     /// How many connections of `kind` are open.
     pub fn count(&self, kind: ConnKind) -> usize {
         self.conns.values().filter(|c| c.info.kind == kind).count()
+    }
+
+    /// WebSocket clients counted against `MAX_CLIENTS` (relays' upstreams are not clients).
+    fn client_sockets(&self) -> usize {
+        self.conns.values().filter(|c| c.info.kind == ConnKind::WebSocket && c.info.relay.is_none()).count()
     }
 
     /// Whether any client is connected or present, which keeps the session from going idle.
@@ -236,7 +284,7 @@ impl Room {
     pub fn clients(&self) -> Vec<ClientView> {
         self.conns
             .values()
-            .filter(|c| c.info.kind == ConnKind::WebSocket)
+            .filter(|c| c.info.kind == ConnKind::WebSocket && !self.is_quiet(c))
             .map(|c| ClientView { client_id: c.info.id.0.clone(), role: c.info.role, data: c.presence.clone() })
             .collect()
     }
@@ -246,7 +294,7 @@ impl Room {
         let mut list: Vec<PresenceEntry> = self
             .conns
             .values()
-            .filter(|c| c.info.kind == ConnKind::WebSocket)
+            .filter(|c| c.info.kind == ConnKind::WebSocket && !self.is_quiet(c))
             .map(|c| PresenceEntry { client_id: c.info.id.0.clone(), data: c.presence.clone() })
             .collect();
         list.extend(self.http.list());

@@ -150,6 +150,11 @@ impl Outbox {
         self.streams.len()
     }
 
+    /// Whether there is no stream connection.
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
     /// Sends `item` now to the idle connections of `audience` and queues it for the others.
     pub fn emit(&mut self, audience: Audience, item: Item, now: i64, fx: &mut Effects) {
         let seq = self.next_seq;

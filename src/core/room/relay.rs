@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::effects::{close, ConnId, ConnKind, Effect, Effects, To};
 use super::outbox::{Audience, Item, ItemKind};
+use super::viewers::RelayedMessage;
 use super::{presence_item, Room};
 use crate::core::error::ApiError;
 use crate::core::http_presence::PresenceBody;
@@ -28,8 +29,13 @@ pub struct HttpPresenceReply {
 impl Room {
     /// Sets WebSocket `conn`'s presence value and tells the others (P8); volatile (P17).
     pub(super) fn set_presence(&mut self, conn: &ConnId, data: Value, now: i64, fx: &mut Effects) {
+        let quiet = self.conns.get(conn).is_some_and(|c| self.is_quiet(c));
         let Some(c) = self.conns.get_mut(conn) else { return };
         c.presence = data.clone();
+        if quiet {
+            // A viewer behind a relay is counted, not shown (P18).
+            return;
+        }
         fx.push(Effect::SavePresence { conn: conn.clone(), data: data.to_string() });
         let item = presence_item(conn.as_str(), PresenceEvent::Update, data);
         self.outbox.emit(Audience::AllExcept(conn.clone()), item, now, fx);
@@ -49,12 +55,19 @@ impl Room {
         now: i64,
         fx: &mut Effects,
     ) -> Result<usize, ApiError> {
+        // A relay's viewers speak through the session object, which sends it back down (P18).
+        let upstream = self.config.relay_side.then(|| data.clone());
         let text = ServerFrame::Broadcast { from: from.to_owned(), data }.to_json();
         let recipients = if to.is_some() { 1 } else { self.outbox.len() };
         let cost = text.len().saturating_mul(recipients.max(1));
         let budget = self.config.limits.max_relay_bytes_per_second;
         if !self.relay_budget.charge(address, cost, now, budget) {
             return Err(ApiError::Throttled { what: "message bytes", retry_after: 1 });
+        }
+        if let Some(data) = upstream {
+            let (from, address, to) = (from.to_owned(), address.to_owned(), to.map(str::to_owned));
+            self.queue_upstream(RelayedMessage { from, address, to, data, volatile }, now, fx);
+            return Ok(0);
         }
         let item = Item { text, kind: ItemKind::Broadcast { from: from.to_owned(), volatile } };
         let sender = ConnId::from(from);
@@ -81,7 +94,7 @@ impl Room {
         let others: Vec<ConnId> = self
             .conns
             .values()
-            .filter(|c| c.info.kind == ConnKind::WebSocket && c.info.id != *conn)
+            .filter(|c| c.info.kind == ConnKind::WebSocket && c.info.id != *conn && !self.is_quiet(c))
             .map(|c| c.info.id.clone())
             .collect();
         if !others.is_empty() {

@@ -8,7 +8,8 @@ use std::rc::Rc;
 use serde_json::json;
 use worker::{Request, Response};
 
-use super::{header, now_ms, SessionObject};
+use super::{header, SessionObject};
+use crate::edge::host::now_ms;
 use crate::core::doc::{parse_document, BoundedChunks, Node};
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;

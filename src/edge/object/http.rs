@@ -4,8 +4,9 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use super::host::Writes;
-use super::{header, now_ms, SessionObject, DEFAULT_WAIT_SECONDS, RECENT_OPS};
+use super::writes::Writes;
+use super::{header, SessionObject, DEFAULT_WAIT_SECONDS, RECENT_OPS};
+use crate::edge::host::now_ms;
 use crate::core::doc::Document;
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
@@ -78,7 +79,7 @@ impl SessionObject {
         if let Some(after) = q.after {
             let id = ConnId(format!("l_{}", &random_token()?[..10]));
             let info =
-                ConnInfo { id: id.clone(), role, kind: ConnKind::LongPoll, address: client_address(req), batch: false };
+                ConnInfo { id: id.clone(), role, kind: ConnKind::LongPoll, address: client_address(req), batch: false, relay: None };
             let fx = self.room.borrow_mut().on_connect(info, Some(after), now_ms(), &mut Writes(self))?;
             let answered = fx.list.iter().any(|e| matches!(e, Effect::Answer(a) if *a == id));
             self.host().run(fx);

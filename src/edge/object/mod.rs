@@ -11,7 +11,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use worker::{durable_object, DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage};
 
@@ -30,7 +29,8 @@ use crate::core::keys::Role;
 use crate::core::limits::Limits;
 use crate::core::protocol::ServerFrame;
 use crate::core::room::{close, ConnId, ConnInfo, ConnKind, RestoredConn, Room, RoomConfig, SocketTags};
-use host::{Host, Writes};
+use super::host::{now_ms, Attachment, Host};
+use writes::Writes;
 
 /// The long-poll wait when `after` is given without `wait`, in seconds.
 const DEFAULT_WAIT_SECONDS: u64 = 30;
@@ -38,27 +38,10 @@ const DEFAULT_WAIT_SECONDS: u64 = 30;
 const RECENT_OPS: u64 = 20;
 
 mod history;
-mod host;
 mod http;
 mod presence;
 mod socket;
-
-/// What each socket carries through hibernation besides its tags (`SocketTags`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Attachment {
-    /// Its presence value, as JSON text.
-    presence: String,
-    /// The client's address, which per-address limits are counted against.
-    #[serde(default)]
-    address: String,
-    /// Opened with `batch=1`: its updates are coalesced too (P15).
-    #[serde(default)]
-    batch: bool,
-}
-
-fn now_ms() -> i64 {
-    worker::Date::now().as_millis() as i64
-}
+mod writes;
 
 /// One session: its record, its sockets, its listeners.
 #[durable_object]
@@ -239,6 +222,7 @@ impl SessionObject {
             hub: self.hub.clone(),
             room: self.room.clone(),
             tick_at: self.tick_at.clone(),
+            upstream: Rc::default(),
         }
     }
 
@@ -259,6 +243,7 @@ impl SessionObject {
                         kind: ConnKind::WebSocket,
                         address: att.as_ref().map(|a| a.address.clone()).unwrap_or_default(),
                         batch: att.as_ref().is_some_and(|a| a.batch),
+                        relay: tags.relay,
                     };
                     Some(RestoredConn { info, presence: att.map_or(Value::Null, |a| presence_value(&a.presence)) })
                 })

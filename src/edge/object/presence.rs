@@ -4,7 +4,8 @@
 use serde_json::json;
 use worker::Response;
 
-use super::{now_ms, SessionObject};
+use super::SessionObject;
+use crate::edge::host::now_ms;
 use crate::core::error::ApiError;
 use crate::core::http_presence::presence_body;
 use crate::core::keys::random_token;

@@ -3,8 +3,9 @@
 
 use worker::{Request, Response, WebSocketPair};
 
-use super::host::Writes;
-use super::{header, now_ms, send, Attachment, SessionObject};
+use super::writes::Writes;
+use super::{header, send, SessionObject};
+use crate::edge::host::{now_ms, Attachment};
 use crate::core::error::ApiError;
 use crate::core::http::{last_event_id, read_query};
 use crate::core::keys::{random_token, Role};
@@ -24,13 +25,13 @@ impl SessionObject {
         let q = read_query(query, &self.limits)?;
         let pair = WebSocketPair::new().or_internal()?;
         let client_id = format!("c_{}", &random_token()?[..10]);
-        let tags = SocketTags { client_id: client_id.clone(), role }.to_tags();
+        let tags = SocketTags { client_id: client_id.clone(), role, relay: None }.to_tags();
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         self.state.accept_websocket_with_tags(&pair.server, &tags);
         let address = client_address(req);
         let att = Attachment { presence: "null".into(), address: address.clone(), batch: q.batch };
         pair.server.serialize_attachment(&att).or_internal()?;
-        let info = ConnInfo { id: ConnId(client_id), role, kind: ConnKind::WebSocket, address, batch: q.batch };
+        let info = ConnInfo { id: ConnId(client_id), role, kind: ConnKind::WebSocket, address, batch: q.batch, relay: None };
         let connected = self.room.borrow_mut().on_connect(info, q.since, now_ms(), &mut Writes(self));
         match connected {
             Ok(fx) => self.host().run(fx),
@@ -60,6 +61,7 @@ impl SessionObject {
             kind: ConnKind::Sse,
             address: client_address(req),
             batch: q.batch,
+            relay: None,
         };
         let connected = self.room.borrow_mut().on_connect(info, since, now_ms(), &mut Writes(self));
         match connected {

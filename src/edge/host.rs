@@ -1,42 +1,57 @@
-//! The host side of the room: carries out the `Effects` the room returns (sends to sockets
-//! and SSE streams, closes, long-poll answers, presence saved in attachments, ticks), and
-//! lets the room reach the session's storage (`SessionWrites`). Nothing here decides
-//! anything: the rules are `core::room`'s.
+//! The host side of a room, for the session object and the relay objects alike: carries out
+//! the `Effects` the room returns (sends to sockets and SSE streams, closes, long-poll
+//! answers, presence saved in attachments, ticks, frames up to a relay's session). Nothing
+//! here decides anything: the rules are `core::room`'s.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{wasm_bindgen_futures, Delay, WebSocket};
 
-use super::{now_ms, Attachment, SessionObject};
 use crate::core::doc::FrameText;
-use crate::core::error::ApiError;
-use crate::core::incoming::WriteRequest;
-use crate::core::keys::Role;
-use crate::core::protocol::PresenceEntry;
-use crate::core::room::{close, Effect, Effects, Room, Send, SessionWrites, To};
-use crate::core::session::{plan_resume, welcome_frame, WriteOutcome};
+use crate::core::room::{close, Effect, Effects, Room, Send, To};
 use crate::edge::fanout::{send_all, send_ids};
 use crate::edge::hub::{sse_event, Hub, Wake};
 
+/// Milliseconds since the epoch, from the runtime's clock.
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+/// What each socket carries through hibernation besides its tags (`SocketTags`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Its presence value, as JSON text (a relay's upstream: its viewer count).
+    pub presence: String,
+    /// The client's address, which per-address limits are counted against.
+    #[serde(default)]
+    pub address: String,
+    /// Opened with `batch=1`: its updates are coalesced too (P15).
+    #[serde(default)]
+    pub batch: bool,
+}
+
 /// What carrying out effects needs; cloned into the tick timer, which outlives any request.
 #[derive(Clone)]
-pub(super) struct Host {
+pub struct Host {
     /// The runtime's `DurableObjectState`, for its sockets.
-    pub(super) raw_state: JsValue,
+    pub raw_state: JsValue,
     /// The SSE streams and long-poll waiters.
-    pub(super) hub: Rc<Hub>,
+    pub hub: Rc<Hub>,
     /// The room.
-    pub(super) room: Rc<RefCell<Room>>,
+    pub room: Rc<RefCell<Room>>,
     /// When the pending tick timer fires, if one is pending.
-    pub(super) tick_at: Rc<Cell<Option<i64>>>,
+    pub tick_at: Rc<Cell<Option<i64>>>,
+    /// A relay's connection to its session object (none on the session object itself).
+    pub upstream: Rc<RefCell<Option<WebSocket>>>,
 }
 
 impl Host {
     /// Carries out `fx` in order.
-    pub(super) fn run(&self, fx: Effects) {
+    pub fn run(&self, fx: Effects) {
         for effect in fx.list {
             match effect {
                 Effect::Send(send) => self.send(&send),
@@ -50,6 +65,7 @@ impl Host {
                 }
                 Effect::TickAt(at) => self.schedule_tick(at),
                 Effect::Log(detail) => worker::console_error!("internal error: {detail}"),
+                Effect::Upstream(text) => self.upstream(&text),
             }
         }
     }
@@ -108,8 +124,18 @@ impl Host {
         }
     }
 
+    /// Sends a frame up to the session object; a relay without a connection just drops it
+    /// (it says its count again when it reconnects).
+    fn upstream(&self, text: &str) {
+        if let Some(ws) = self.upstream.borrow().as_ref() {
+            if let Err(e) = ws.send_with_str(text) {
+                worker::console_error!("relay: upstream send failed: {e:?}");
+            }
+        }
+    }
+
     /// The room hears that these SSE streams closed (their client left or fell behind).
-    pub(super) fn streams_closed(&self, ids: Vec<String>) {
+    pub fn streams_closed(&self, ids: Vec<String>) {
         for id in ids {
             let fx = self.room.borrow_mut().on_close(&id.as_str().into(), now_ms());
             self.run(fx);
@@ -148,42 +174,5 @@ impl Host {
 fn save_presence(ws: &WebSocket, data: &str) {
     if let Ok(Some(att)) = ws.deserialize_attachment::<Attachment>() {
         let _ = ws.serialize_attachment(&Attachment { presence: data.to_owned(), ..att });
-    }
-}
-
-/// The session's storage as the room sees it.
-pub(super) struct Writes<'a>(pub(super) &'a SessionObject);
-
-impl SessionWrites for Writes<'_> {
-    fn write(&mut self, req: WriteRequest, author: &str, _now: i64) -> Result<WriteOutcome, ApiError> {
-        let object = self.0;
-        let result = object.with_record(|r| object.apply_with_history(r, req, author));
-        if let Err(ApiError::Internal(_)) = &result {
-            // The record may hold a write that was not stored: load it again next time.
-            *object.cache.borrow_mut() = None;
-        }
-        result
-    }
-
-    fn welcome(
-        &mut self,
-        since: Option<u64>,
-        client_id: &str,
-        role: Role,
-        presence: Vec<PresenceEntry>,
-        now: i64,
-    ) -> Result<FrameText, ApiError> {
-        let object = self.0;
-        object.with_record(|r| {
-            if r.touch_on_connect(now) {
-                object.store.set_expiry(r.expires_at)?;
-            }
-            let plan = plan_resume(&object.store, r, since, &object.limits)?;
-            welcome_frame(r, plan, client_id, role, presence, &object.limits)
-        })
-    }
-
-    fn version(&mut self) -> Result<u64, ApiError> {
-        self.0.with_record(|r| Ok(r.version))
     }
 }
