@@ -19,6 +19,10 @@ pub const FLOOR: &str = "floor";
 /// no state, so it has closed-loop fan-out only; the coalescing-off server is measured where
 /// coalescing can matter (fan-out, connect storm, open loop).
 pub fn applies(target: &Target, scenario: &str) -> bool {
+    // issue 13: the audience scenario and the single-object server (src/audience.rs)
+    if scenario == "audience" || target.name == crate::audience::RUST_SINGLE {
+        return crate::audience::applies(target, scenario);
+    }
     match target.name.as_str() {
         FLOOR => scenario == "fanout",
         RUST_OFF => matches!(scenario, "fanout" | "storm" | "open"),

@@ -7,9 +7,12 @@
 //!               [--targets rust,rust_off,floor,js,native] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch]
 //!               [--reps 5] [--quick] [--fan-subscribers 1,10] [--writers 1,8] [--storm-clients 100]
 //!               [--sizes 1000,1000000] [--workerd-pid P] --out results.jsonl
+//!               [--server-single 127.0.0.1:P3 --server-single-pids e,f] [--audience-viewers 255,500,2000]
+//!               [--audience-rate 10] [--audience-dur-ms 10000] [--audience-conc 50] [--audience-reps N]
 //!       runs every scenario against each target (the Rust service at /, the JS baseline at /js
 //!       of the same server, the native server), interleaved per repetition, and appends one JSON
-//!       record per measurement to --out.
+//!       record per measurement to --out. The `audience` scenario (issue 13, src/audience.rs) runs
+//!       against `rust` (relays on) and `rust_single` (the --server-single server: relays off).
 //!
 //!   loadgen open-probe --server 127.0.0.1:P [--prefix /js] --rate R [--dur-ms 3000] [--subs 100]
 //!       open-loop steps at one rate (src/coalesce.rs), for CPU profiles of the sustained rate
@@ -19,6 +22,7 @@
 //!
 //! Every load is bounded in count and time and goes to 127.0.0.1 only.
 
+mod audience;
 mod coalesce;
 mod scenarios;
 mod server;
@@ -48,6 +52,13 @@ struct Opts {
     storm_ms: Option<Vec<usize>>,
     sizes: Option<Vec<usize>>,
     workerd_pid: Option<i32>,
+    server_single: Option<String>,
+    server_single_pids: Vec<i32>,
+    audience_viewers: Option<Vec<usize>>,
+    audience_rate: f64,
+    audience_dur_ms: Option<u64>,
+    audience_conc: usize,
+    audience_reps: Option<u32>,
 }
 
 fn parse_list(s: &str) -> Option<Vec<usize>> {
@@ -60,6 +71,8 @@ fn parse_pids(s: &str) -> Vec<i32> {
 
 fn main() {
     util::now_ns();
+    // thousands of sockets in one process (the audience scenario): soft limit up to the hard one
+    audience::raise_nofile();
     let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     match args.get(1).map(String::as_str) {
@@ -78,8 +91,8 @@ fn main() {
                 server_off_pids: vec![],
                 native: None,
                 native_pid: vec![],
-                targets: ["rust", "rust_off", "floor", "js", "native"].iter().map(|s| s.to_string()).collect(),
-                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "open_batch", "size"].iter().map(|s| s.to_string()).collect(),
+                targets: ["rust", "rust_off", "floor", "js", "native", audience::RUST_SINGLE].iter().map(|s| s.to_string()).collect(),
+                scenarios: ["cold", "fanout", "throughput", "storm", "resume", "open", "open_batch", "size", "audience"].iter().map(|s| s.to_string()).collect(),
                 reps: 5,
                 quick: false,
                 out: "results.jsonl".into(),
@@ -88,6 +101,13 @@ fn main() {
                 storm_ms: None,
                 sizes: None,
                 workerd_pid: None,
+                server_single: None,
+                server_single_pids: vec![],
+                audience_viewers: None,
+                audience_rate: 10.0,
+                audience_dur_ms: None,
+                audience_conc: 50,
+                audience_reps: None,
             };
             let mut reps_set = false;
             let mut i = 2;
@@ -112,6 +132,13 @@ fn main() {
                     "--storm-clients" => o.storm_ms = parse_list(&v),
                     "--sizes" => o.sizes = parse_list(&v),
                     "--workerd-pid" => o.workerd_pid = v.parse().ok(),
+                    "--server-single" => o.server_single = Some(v),
+                    "--server-single-pids" => o.server_single_pids = parse_pids(&v),
+                    "--audience-viewers" => o.audience_viewers = parse_list(&v),
+                    "--audience-rate" => o.audience_rate = v.parse().expect("--audience-rate R"),
+                    "--audience-dur-ms" => o.audience_dur_ms = Some(v.parse().expect("--audience-dur-ms MS")),
+                    "--audience-conc" => o.audience_conc = v.parse().expect("--audience-conc N"),
+                    "--audience-reps" => o.audience_reps = Some(v.parse().expect("--audience-reps N")),
                     "--quick" => {
                         o.quick = true;
                         i += 1;
@@ -165,6 +192,7 @@ impl Out {
             "open_step" => format!("rate {} -> {} (p99 {} ms, {}/{} delivered in {} frames, {} out of order, aborted {}, server cpu {:.0}%)", m["rate"], if m["pass"] == json!(true) { "PASS" } else { "fail" }, m["lat"]["p99_ms"], m["delivered"], m["expected"], m["frames"], m["bad_order"], m["aborted"], m["server_cpu_pct"].as_f64().unwrap_or(0.0)),
             "open" => format!("max sustained {} writes/s = {} deliveries/s", m["max_rate"], m["max_deliveries_per_s"]),
             "size" => size::brief(m),
+            "audience" => audience::brief(m),
             "cold" => format!("create {:.1} ms, first ws {:.1} ms", m["create_ms"].as_f64().unwrap_or(0.0), m["first_ws_ms"].as_f64().unwrap_or(0.0)),
             _ => String::new(),
         };
@@ -205,6 +233,8 @@ async fn run(o: Opts) {
             "floor" => o.server.clone().map(|a| Target { name: coalesce::FLOOR.into(), addr: a, prefix: "/floor".into(), pids: o.server_pids.clone() }),
             "js" => o.server.clone().map(|a| Target { name: "js".into(), addr: a, prefix: "/js".into(), pids: o.server_pids.clone() }),
             "native" => o.native.clone().map(|a| Target { name: "native".into(), addr: a, prefix: "".into(), pids: o.native_pid.clone() }),
+            // issue 13: the same build on another `wrangler dev` with RELAY_THRESHOLD=1000000 (relays off)
+            "rust_single" => o.server_single.clone().map(|a| Target { name: audience::RUST_SINGLE.into(), addr: a, prefix: "".into(), pids: o.server_single_pids.clone() }),
             _ => None,
         };
         if let Some(t) = t {
@@ -289,6 +319,32 @@ async fn run(o: Opts) {
                 let r = json!({"scenario": "open", "params": {"subscribers": open_subs, "bound_ms": 50, "batch": true},
                     "metrics": {"max_rate": best, "max_deliveries_per_s": best * open_subs as f64, "steps": steps}});
                 out.rec(t, rep, r);
+            }
+        }
+    }
+    // Audience (issue 13): one writer, V viewers, through relays (`rust`) and through the single
+    // object (`rust_single`); its own repetitions (at most 3 by default: a V=2,000 measurement is
+    // the longest of the run), each V with the targets interleaved
+    if has("audience") {
+        let conf = audience::AudienceConf {
+            viewers: o.audience_viewers.clone().unwrap_or(vec![255, 500, 2000]),
+            rate: o.audience_rate,
+            dur: Duration::from_millis(o.audience_dur_ms.unwrap_or(if q { 3000 } else { 10_000 })),
+            concurrency: o.audience_conc,
+            reps: o.audience_reps.unwrap_or(o.reps.min(3)),
+        };
+        let mut vs: Vec<usize> = targets.iter().filter(|t| coalesce::applies(t, "audience")).flat_map(|t| audience::viewer_counts(t, &conf)).collect();
+        vs.sort_unstable();
+        vs.dedup();
+        for rep in 1..=conf.reps {
+            for &v in &vs {
+                for t in targets.iter().filter(|t| coalesce::applies(t, "audience") && audience::viewer_counts(t, &conf).contains(&v)) {
+                    match audience::audience(t, v, &conf).await {
+                        Ok(r) => out.rec(t, rep, r),
+                        Err(e) => out.err(t, rep, "audience", json!({"viewers": v, "rate": conf.rate}), &e.to_string()),
+                    }
+                    util::wait_idle(&t.pids, Duration::from_secs(20)).await;
+                }
             }
         }
     }

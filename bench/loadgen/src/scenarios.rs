@@ -211,14 +211,14 @@ async fn spawn_subscribers(
 
 /// A writer connection whose incoming frames (acks, its own updates, presence) are drained by a
 /// task that counts acks and rejects and records each ack's time by seq.
-struct Writer {
-    sink: futures_util::stream::SplitSink<Ws, Message>,
-    acks: Arc<AtomicUsize>,
-    rejects: Arc<AtomicUsize>,
-    drain: tokio::task::JoinHandle<()>,
+pub(crate) struct Writer {
+    pub(crate) sink: futures_util::stream::SplitSink<Ws, Message>,
+    pub(crate) acks: Arc<AtomicUsize>,
+    pub(crate) rejects: Arc<AtomicUsize>,
+    pub(crate) drain: tokio::task::JoinHandle<()>,
 }
 
-async fn writer(t: &Target, key: &str, sem: Option<Arc<tokio::sync::Semaphore>>) -> Res<(Writer, String)> {
+pub(crate) async fn writer(t: &Target, key: &str, sem: Option<Arc<tokio::sync::Semaphore>>) -> Res<(Writer, String)> {
     let (ws, welcome) = connect(t, key, None).await?;
     let (sink, mut source) = ws.split();
     let acks = Arc::new(AtomicUsize::new(0));
