@@ -2,8 +2,9 @@
 # `npm run bench`: benchmarks the Rust service against a JavaScript Durable Object baseline and a
 # native Rust server (the machine's ceiling), in one run, and writes BENCHMARKS.md.
 #
-#   bash scripts/bench.sh [--quick] [--reps N] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch,size]
-#                         [--sizes 1000,1000000,16000000,64000000] [--targets rust,rust_off,floor,js,native]
+#   bash scripts/bench.sh [--quick] [--reps N] [--scenarios cold,fanout,throughput,storm,resume,open,open_batch,size,audience]
+#                         [--sizes 1000,1000000,16000000,64000000] [--targets rust,rust_off,floor,js,native,rust_single]
+#                         [--audience-viewers 255,500,2000] [--audience-reps N]
 #
 # 1. scripts/setup.sh; builds the worker only if build/ is missing (BENCH_SKIP_BUILD=1: never);
 # 2. builds the load generator (bench/loadgen, native Rust, tokio + tokio-tungstenite);
@@ -12,7 +13,9 @@
 #    server (`loadgen serve`) on another free port; and (issue 12) a second `wrangler dev` of the
 #    same build with `--var BATCH_TICK_MS:0` (coalescing off: target "rust_off"; BENCH_OFF=0
 #    skips it); the runtime floor (bench/floor/, target "floor") is served by the first one at
-#    /floor/; all pinned to core 0 with taskset;
+#    /floor/; and (issue 13, for the audience scenario) a third `wrangler dev` of the same build
+#    with `--var RELAY_THRESHOLD:1000000` (relays off: target "rust_single"; BENCH_SINGLE=0 skips
+#    it); each only when a scenario of the run needs it; all pinned to core 0 with taskset;
 # 4. runs every scenario against the three targets, interleaved, pinned to core 1, recording the
 #    load generator's and the servers' CPU time on every measurement;
 #    with the `size` scenario (issue 11: sessions grown to 1 KB .. 64 MB), then also CPU profiles
@@ -43,13 +46,19 @@ while [ $# -gt 0 ]; do
     --reps) LOADGEN_ARGS+=(--reps "$2"); shift ;;
     --scenarios) LOADGEN_ARGS+=(--scenarios "$2"); SCENARIOS=$2; shift ;;
     --sizes) LOADGEN_ARGS+=(--sizes "$2"); shift ;;
-    --targets) LOADGEN_ARGS+=(--targets "$2"); shift ;;
+    --targets) LOADGEN_ARGS+=(--targets "$2"); TARGETS=$2; shift ;;
+    --audience-viewers) LOADGEN_ARGS+=(--audience-viewers "$2"); shift ;;
+    --audience-reps) LOADGEN_ARGS+=(--audience-reps "$2"); shift ;;
     --no-report) NO_REPORT=1 ;;
-    *) echo "usage: scripts/bench.sh [--quick] [--reps N] [--scenarios a,b,...] [--sizes b1,b2,...] [--no-report]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--reps N] [--scenarios a,b,...] [--sizes b1,b2,...] [--targets t1,t2,...] [--audience-viewers v1,v2,...] [--audience-reps N] [--no-report]" >&2; exit 2 ;;
   esac
   shift
 done
 step() { printf '[bench] %s\n' "$*"; }
+# whether the run includes one of the given scenarios (every one when --scenarios is not given)
+wants() { [ -z "${SCENARIOS:-}" ] && return 0; local s; for s in "$@"; do [[ ",$SCENARIOS," == *",$s,"* ]] && return 0; done; return 1; }
+# whether the run measures the given target (every one when --targets is not given)
+targets() { [ -z "${TARGETS:-}" ] || [[ ",$TARGETS," == *",$1,"* ]]; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
 bash scripts/setup.sh
@@ -87,9 +96,16 @@ step "worker snapshot: bench/build/ ($(wc -c <bench/build/index_bg.wasm) bytes w
 WORKER_DIR=$(mktemp -d /tmp/session-sync-bench-worker.XXXXXX)
 cp bench/wrangler.bench.toml bench/entry.js "$WORKER_DIR/"
 cp -r bench/js-baseline bench/floor bench/build "$WORKER_DIR/"
-# the coalescing-off server (issue 12) runs from its own copy (wrangler writes its bundle there)
+# Durable Object bindings of wrangler.toml that the bench config lacks (issue 13: the relays)
+SYNCED=$(bash scripts/with-node.sh node bench/sync-config.mjs "$ROOT/wrangler.toml" "$WORKER_DIR/wrangler.bench.toml")
+[ -z "$SYNCED" ] || echo "$SYNCED"
+SYNCED_BINDINGS=$(echo "$SYNCED" | sed -n 's/^\[bench\] binding \([A-Za-z0-9_]*\).*/\1/p' | paste -sd, -)
+# the coalescing-off server (issue 12) and the single-object server (issue 13) run from their
+# own copies (wrangler writes its bundle there)
 WORKER_DIR_OFF=$(mktemp -d /tmp/session-sync-bench-worker-off.XXXXXX)
 cp -r "$WORKER_DIR/." "$WORKER_DIR_OFF/"
+WORKER_DIR_SINGLE=$(mktemp -d /tmp/session-sync-bench-worker-single.XXXXXX)
+cp -r "$WORKER_DIR/." "$WORKER_DIR_SINGLE/"
 export BENCH_WRANGLER_TMP=$WORKER_DIR/.wrangler/tmp
 
 step "cargo build --release (bench/loadgen)"
@@ -118,13 +134,16 @@ ln -sfn "$RUN_ID" bench/results/latest
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then PERSIST=$(mktemp -d /dev/shm/session-sync-bench.XXXXXX); STORAGE=tmpfs
 else PERSIST=$(mktemp -d /tmp/session-sync-bench.XXXXXX); STORAGE=disk; fi
 PERSIST_OFF=$(mktemp -d "$(dirname "$PERSIST")/session-sync-bench-off.XXXXXX")
+PERSIST_SINGLE=$(mktemp -d "$(dirname "$PERSIST")/session-sync-bench-single.XXXXXX")
 PORT=$(free_port); INSPECT=$(free_port); NPORT=$(free_port); PORT_OFF=$(free_port); INSPECT_OFF=$(free_port)
-WPID=""; NPID=""; OFF_WPID=""; OFF_PORT=""; OFF_PIDS=""
+PORT_SINGLE=$(free_port); INSPECT_SINGLE=$(free_port)
+WPID=""; NPID=""; OFF_WPID=""; OFF_PORT=""; OFF_PIDS=""; SINGLE_WPID=""; SINGLE_PORT=""; SINGLE_PIDS=""
 cleanup() {
   [ -n "$NPID" ] && kill "$NPID" 2>/dev/null || true
   stop_off_server
+  stop_single_server
   stop_wrangler
-  rm -rf "$PERSIST" "$PERSIST_OFF" "$WORKER_DIR" "$WORKER_DIR_OFF"
+  rm -rf "$PERSIST" "$PERSIST_OFF" "$PERSIST_SINGLE" "$WORKER_DIR" "$WORKER_DIR_OFF" "$WORKER_DIR_SINGLE"
 }
 trap cleanup EXIT
 
@@ -134,15 +153,26 @@ while IFS= read -r line; do
   name=${line%% =*}; value=$(echo "${line#*= }" | sed 's/^"//; s/"$//')
   if ! grep -q "^$name = " bench/wrangler.bench.toml; then EXTRA_VARS+=(--var "$name:$value"); step "var $name=$value from wrangler.toml"; fi
 done < <(sed -n '/^\[vars\]/,/^\[/p' wrangler.toml | grep -E '^[A-Z_]+ = ')
+# issue 13: the relay settings of the main server (bench config first, then wrangler.toml)
+RELAY_VARS=""
+for name in RELAY_THRESHOLD RELAY_VIEWERS RELAY_MIN MAX_VIEWERS; do
+  value=$(sed -n "s/^$name = \"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p" bench/wrangler.bench.toml wrangler.toml | head -n1)
+  RELAY_VARS+="${RELAY_VARS:+ }$name=${value:-unset}"
+done
 # Starts `wrangler dev` on $PORT with storage in $PERSIST (log: $1), waits for it to answer and
 # sets WPID, SERVER_PIDS, TARGET_PORT, VIA and WORKERD_PID (the runtime workerd: the one that
 # runs the worker, not wrangler's proxy). Used again on the same storage for the wake check.
 start_wrangler() {
   local log=$1; shift # further arguments go to wrangler dev (e.g. --var BATCH_TICK_MS:0)
   step "wrangler dev -c bench/wrangler.bench.toml on 127.0.0.1:$PORT (cpu $SERVER_CPUS, storage $STORAGE) $*"
+  # a --var given here replaces the one EXTRA_VARS has for the same name (RELAY_THRESHOLD)
+  local vars=() i
+  for ((i = 0; i < ${#EXTRA_VARS[@]}; i += 2)); do
+    [[ " $* " == *" --var ${EXTRA_VARS[i+1]%%:*}:"* ]] || vars+=("${EXTRA_VARS[i]}" "${EXTRA_VARS[i+1]}")
+  done
   setsid "${PIN_SERVER[@]}" bash scripts/with-node.sh wrangler dev -c "$WORKER_DIR/wrangler.bench.toml" --ip 127.0.0.1 \
     --port "$PORT" --inspector-port "$INSPECT" --persist-to "$PERSIST" \
-    --show-interactive-dev-session=false --log-level warn "${EXTRA_VARS[@]}" "$@" >"$log" 2>&1 </dev/null &
+    --show-interactive-dev-session=false --log-level warn "${vars[@]}" "$@" >"$log" 2>&1 </dev/null &
   WPID=$!
   local deadline=$((SECONDS + 120))
   until curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/v1/health"; do
@@ -190,43 +220,61 @@ stop_wrangler() {
   for i in $(seq 1 40); do pgrep -g "$WPID" >/dev/null 2>&1 || break; sleep 0.25; done
   WPID=""
 }
-# Issue 12: the same build with coalescing off (BATCH_TICK_MS=0), a second `wrangler dev` on its
-# own port, storage and copy of the worker; sets OFF_WPID, OFF_PORT (its direct entry socket)
-# and OFF_PIDS. start_wrangler's globals are those of the main server again afterwards.
-start_off_server() {
+# A second `wrangler dev` of the same build on its own port, storage and copy of the worker:
+#   start_variant PORT INSPECT WORKER_DIR PERSIST LOG [wrangler dev arguments...]
+# sets V_WPID, V_PORT (its direct entry socket) and V_PIDS; start_wrangler's globals are those
+# of the main server again afterwards.
+start_variant() {
   local keep_wpid=$WPID keep_pids=$SERVER_PIDS keep_tport=$TARGET_PORT keep_workerd=$WORKERD_PID keep_via=$VIA
   local keep_port=$PORT keep_inspect=$INSPECT keep_dir=$WORKER_DIR keep_persist=$PERSIST keep_tmp=$BENCH_WRANGLER_TMP
-  PORT=$PORT_OFF; INSPECT=$INSPECT_OFF; WORKER_DIR=$WORKER_DIR_OFF; PERSIST=$PERSIST_OFF
-  start_wrangler "$RUN/wrangler-off.log" --var BATCH_TICK_MS:0
-  OFF_WPID=$WPID; OFF_PIDS=$SERVER_PIDS; OFF_PORT=$TARGET_PORT; OFF_WORKERD_PID=$WORKERD_PID
+  PORT=$1; INSPECT=$2; WORKER_DIR=$3; PERSIST=$4; local log=$5; shift 5
+  start_wrangler "$log" "$@"
+  V_WPID=$WPID; V_PIDS=$SERVER_PIDS; V_PORT=$TARGET_PORT
   WPID=$keep_wpid; SERVER_PIDS=$keep_pids; TARGET_PORT=$keep_tport; WORKERD_PID=$keep_workerd; VIA=$keep_via
   PORT=$keep_port; INSPECT=$keep_inspect; WORKER_DIR=$keep_dir; PERSIST=$keep_persist; BENCH_WRANGLER_TMP=$keep_tmp
+}
+stop_variant() { local keep=$WPID; WPID=$1; stop_wrangler; WPID=$keep; }
+# Issue 12: the same build with coalescing off (BATCH_TICK_MS=0); sets OFF_WPID, OFF_PORT, OFF_PIDS.
+start_off_server() {
+  start_variant "$PORT_OFF" "$INSPECT_OFF" "$WORKER_DIR_OFF" "$PERSIST_OFF" "$RUN/wrangler-off.log" --var BATCH_TICK_MS:0
+  OFF_WPID=$V_WPID; OFF_PIDS=$V_PIDS; OFF_PORT=$V_PORT
   step "coalescing-off server (BATCH_TICK_MS=0): 127.0.0.1:$OFF_PORT, pids $OFF_PIDS"
 }
-stop_off_server() {
-  [ -n "$OFF_WPID" ] || return 0
-  local keep=$WPID
-  WPID=$OFF_WPID; stop_wrangler; OFF_WPID=""; WPID=$keep
+stop_off_server() { [ -n "$OFF_WPID" ] || return 0; stop_variant "$OFF_WPID"; OFF_WPID=""; }
+# Issue 13: the same build with relays off (every viewer on the session object itself); sets
+# SINGLE_WPID, SINGLE_PORT, SINGLE_PIDS.
+start_single_server() {
+  start_variant "$PORT_SINGLE" "$INSPECT_SINGLE" "$WORKER_DIR_SINGLE" "$PERSIST_SINGLE" "$RUN/wrangler-single.log" --var RELAY_THRESHOLD:1000000
+  SINGLE_WPID=$V_WPID; SINGLE_PIDS=$V_PIDS; SINGLE_PORT=$V_PORT
+  step "single-object server (RELAY_THRESHOLD=1000000): 127.0.0.1:$SINGLE_PORT, pids $SINGLE_PIDS"
 }
+stop_single_server() { [ -n "$SINGLE_WPID" ] || return 0; stop_variant "$SINGLE_WPID"; SINGLE_WPID=""; }
 start_wrangler "$RUN/wrangler.log"
 # only for the scenarios it takes part in (fanout, storm, open): not for a size-only run
-if [ "${BENCH_OFF:-1}" != 0 ] && { [ -z "${SCENARIOS:-}" ] || [[ ",$SCENARIOS," =~ ,(fanout|storm|open), ]]; }; then start_off_server; fi
+if [ "${BENCH_OFF:-1}" != 0 ] && wants fanout storm open && targets rust_off; then start_off_server; fi
+# only for the audience scenario
+if [ "${BENCH_SINGLE:-1}" != 0 ] && wants audience && targets rust_single; then start_single_server; fi
 
-step "native ceiling server on 127.0.0.1:$NPORT (cpu $SERVER_CPUS)"
-"${PIN_SERVER[@]}" "$LOADGEN" serve --port "$NPORT" 2>>"$RUN/native.log" &
-NPID=$!
-sleep 0.3
+# the native server takes part in the scenarios of sections 1-5 only (not size, audience)
+if wants cold fanout throughput storm resume open && targets native; then
+  step "native ceiling server on 127.0.0.1:$NPORT (cpu $SERVER_CPUS)"
+  "${PIN_SERVER[@]}" "$LOADGEN" serve --port "$NPORT" 2>>"$RUN/native.log" &
+  NPID=$!
+  sleep 0.3
+fi
 
 WASM_BYTES=$(wc -c <bench/build/index_bg.wasm)
 WASM_GZ=$(gzip -9 -c bench/build/index_bg.wasm | wc -c)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$SECONDS
 step "load generator on cpu $LOADGEN_CPUS: ${LOADGEN_ARGS[*]:-(full run)}"
-"${PIN_LOADGEN[@]}" timeout 2400 "$LOADGEN" run --server "127.0.0.1:$TARGET_PORT" --server-pids "$SERVER_PIDS" \
+"${PIN_LOADGEN[@]}" timeout 3600 "$LOADGEN" run --server "127.0.0.1:$TARGET_PORT" --server-pids "$SERVER_PIDS" \
   ${OFF_PORT:+--server-off "127.0.0.1:$OFF_PORT" --server-off-pids "$OFF_PIDS"} \
-  --native "127.0.0.1:$NPORT" --native-pid "$NPID" ${WORKERD_PID:+--workerd-pid "$WORKERD_PID"} "${LOADGEN_ARGS[@]}" --out "$RUN/results.jsonl"
+  ${SINGLE_PORT:+--server-single "127.0.0.1:$SINGLE_PORT" --server-single-pids "$SINGLE_PIDS"} \
+  ${NPID:+--native "127.0.0.1:$NPORT" --native-pid "$NPID"} ${WORKERD_PID:+--workerd-pid "$WORKERD_PID"} "${LOADGEN_ARGS[@]}" --out "$RUN/results.jsonl"
 ELAPSED=$((SECONDS - START))
 stop_off_server
+stop_single_server
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Issue 12: what limits the sustained rate. A CPU profile of the runtime (bench/profile.mjs)
@@ -315,6 +363,9 @@ cat >"$RUN/meta.json" <<EOF
   "via": "$VIA",
   "batch_tick_ms": "$(sed -n 's/^BATCH_TICK_MS = "\([0-9]*\)"/\1/p' bench/wrangler.bench.toml)",
   "off_server": $([ -n "$OFF_PORT" ] && echo true || echo false),
+  "single_server": $([ -n "$SINGLE_PORT" ] && echo true || echo false),
+  "relay_vars": "$RELAY_VARS",
+  "synced_bindings": "$SYNCED_BINDINGS",
   "wasm_bytes": $WASM_BYTES,
   "wasm_gzip9_bytes": $WASM_GZ,
   "loadavg_before": "$LOAD_BEFORE",
