@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync, copyFileSync, mkdirSync, existsSync } from
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coalesceSection } from './report-coalesce.mjs';
+import { audienceLines, writeAudienceOnly } from './report-audience.mjs';
 import { profileCategories } from './profile-categories.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,6 +36,7 @@ const SIZE_SCENARIOS = ['size', 'size_wake', 'size_wake_writes'];
 const CATS = ['SQLite exec', 'wasm (Rust)', 'wasm/JS crossings', 'JS (glue or baseline)', 'runtime calls', 'GC', '(program)'];
 const errors = recs.filter((r) => r.metrics.error && !SIZE_SCENARIOS.includes(r.scenario));
 const sizeOnly = recs.length > 0 && recs.every((r) => SIZE_SCENARIOS.includes(r.scenario));
+const audienceOnly = recs.length > 0 && recs.every((r) => r.scenario === 'audience');
 
 const fmt = (x, d = 1) => {
   if (!Number.isFinite(x)) return 'n/a';
@@ -67,6 +69,10 @@ if (sizeOnly) {
   }
   writeFileSync(outMd, md);
   console.log(`[bench] wrote the State size section of ${relative(ROOT, outMd)} (from ${relative(ROOT, runDir)}; other sections unchanged)`);
+} else if (audienceOnly) {
+  // Only the audience scenario ran (issue 13): its section replaces (or joins) the one in
+  // BENCHMARKS.md; the other sections stay as they are.
+  writeAudienceOnly({ recs, meta, root: ROOT, fmt, ratio, median }, outMd, runDir);
 } else {
 const table = (head, rows) => {
   p(`| ${head.join(' | ')} |`);
@@ -222,6 +228,8 @@ table(['target', 'writes/s', 'deliveries/s', 'steps (rep 1): rate, result, p99']
 p(`Rust / JS: ${ratio(open('rust'), open('js'))}; Rust / native: ${ratio(open('rust'), open('native'))} (the native number is a floor: ${openMed('native', false, 'max_rate') >= 10240 ? 'it passed the top of the ladder (10,240 writes/s), and ' : ''}at these rates the single-core load generator receiving ${fmt(open('native'))} frames/s is the limit; see its CPU in the raw records).`);
 p();
 
+// issue 13 (bench/report-audience.mjs); a run without it keeps the section from its own run
+for (const l of audienceLines({ recs, meta, root: ROOT, fmt, ratio, median }, outMd)) p(l);
 if (recs.some((r) => r.scenario === 'size')) for (const l of sizeSection(false)) p(l);
 else {
   // This run has no state-size records: keep the State size section of BENCHMARKS.md (from its
@@ -231,7 +239,8 @@ else {
   if (at >= 0) {
     const next = old.indexOf('\n## ', at + 1);
     const section = old.slice(at + 1, next >= 0 ? next : undefined).trimEnd()
-      .replace(/; the other sections of this file are from the earlier run `[^`]+`[^.]*/, '');
+      .replace(/; the other sections of this file are from the earlier run `[^`]+`[^.]*/, '')
+      .split('\n').filter((l) => !l.startsWith('(This section comes from its own run')).join('\n').trimEnd();
     for (const l of section.split('\n')) p(l);
     p();
     p('(This section comes from its own run, named above. The run of the other sections did not include the `size` scenario.)');
