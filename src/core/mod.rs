@@ -18,6 +18,7 @@ pub mod limits;
 pub mod measure;
 pub mod oplog;
 pub mod protocol;
+pub mod relay;
 pub mod room;
 pub mod routes;
 pub mod session;

@@ -19,7 +19,7 @@ use crate::core::protocol::PresenceEntry;
 
 /// A session in memory.
 #[derive(Debug, Default)]
-pub(super) struct FakeSession {
+pub(crate) struct FakeSession {
     pub version: u64,
     pub strict: bool,
     /// The op log: (version, op id, update frame); at most `max_log` entries.
@@ -111,7 +111,7 @@ impl SessionWrites for FakeSession {
 }
 
 /// A room, its session and a pretend host: what each connection received, in order.
-pub(super) struct Host {
+pub(crate) struct Host {
     pub room: Room,
     pub session: FakeSession,
     pub now: i64,

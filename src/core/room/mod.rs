@@ -13,7 +13,7 @@ mod relay;
 mod viewers;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests_coalesce;
 #[cfg(test)]
