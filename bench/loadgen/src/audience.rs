@@ -267,7 +267,17 @@ pub async fn audience(t: &Target, v: usize, conf: &AudienceConf) -> Res<Value> {
     // ---- the writer joins; the spread of the viewers over relays ----
     let (mut w, _) = writer(t, &wkey, None).await?;
     wait_idle(&t.pids, Duration::from_secs(10)).await;
-    let info = audience_info(t, &wkey).await;
+    // relays report their counts at a bounded rate (about 1/s): wait up to 5 s for all of them
+    let info_t0 = Instant::now();
+    let mut info = audience_info(t, &wkey).await;
+    while info["present"] == json!(true)
+        && info["viewers"].as_u64().unwrap_or(0) < sh.joined.load(Relaxed) as u64
+        && info_t0.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        info = audience_info(t, &wkey).await;
+    }
+    info["wait_ms"] = json!(info_t0.elapsed().as_secs_f64() * 1000.0);
 
     // ---- open-loop writes ----
     let expected = count * joined;
