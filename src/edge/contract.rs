@@ -10,6 +10,17 @@ use crate::core::limits::Limits;
 pub const HEADER_SESSION_ID: &str = "X-Session-Id";
 /// Internal header carrying the presented secret from the router.
 pub const HEADER_SECRET: &str = "X-Session-Secret";
+/// Internal header naming a relay (P18): on the session object's answer to a viewer, the relay
+/// to go to; on a request, the relay it is for (from the router) or from (its upstream).
+pub const HEADER_RELAY: &str = "X-Relay-Index";
+
+/// Whether a client-sent header name is one of the internal ones, which the router drops.
+pub fn is_internal_header(name: &str) -> bool {
+    [HEADER_SESSION_ID, HEADER_SECRET, HEADER_RELAY].iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// The status of the session object's answer "this viewer goes to a relay" (with `HEADER_RELAY`).
+pub const STATUS_TO_RELAY: u16 = 307;
 
 /// Reads the limits from the worker's `[vars]`.
 pub fn limits_from_env(env: &Env) -> Limits {

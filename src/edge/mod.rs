@@ -8,6 +8,7 @@ mod history_store;
 mod host;
 mod hub;
 mod object;
+mod relay;
 mod respond;
 mod router;
 mod sql_store;

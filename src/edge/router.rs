@@ -4,7 +4,9 @@
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, RouteContext, Router};
 
 use super::abuse;
-use super::contract::{limits_from_env, Op, HEADER_SECRET, HEADER_SESSION_ID};
+use super::contract::{
+    is_internal_header, limits_from_env, Op, HEADER_RELAY, HEADER_SECRET, HEADER_SESSION_ID, STATUS_TO_RELAY,
+};
 use super::respond::{error_response, CorsPolicy, OrInternal};
 use crate::core::abuse::RequestLimit;
 use crate::core::error::ApiError;
@@ -14,6 +16,8 @@ use crate::core::routes::{allowed_methods, is_standard_method, websocket_handsha
 
 /// The Durable Object namespace binding in wrangler.toml.
 const BINDING: &str = "SESSIONS";
+/// The relay objects' namespace binding (P18).
+const RELAYS: &str = "RELAYS";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -133,7 +137,10 @@ async fn send_to_object(
 ) -> Result<Response, ApiError> {
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
-        headers.append(&name, &value).or_internal()?;
+        // Internal headers come from here only, never from a client.
+        if !is_internal_header(&name) {
+            headers.append(&name, &value).or_internal()?;
+        }
     }
     headers.set(HEADER_SESSION_ID, session_id).or_internal()?;
     if let Some(secret) = secret {
@@ -146,7 +153,7 @@ async fn send_to_object(
         abuse::check(env, &req, limit).await?;
     }
     let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
+    init.with_method(method.clone()).with_headers(headers.clone());
     if matches!(method, Method::Post | Method::Put | Method::Patch) {
         let limits = limits_from_env(env);
         let declared = req.headers().get("Content-Length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
@@ -156,8 +163,18 @@ async fn send_to_object(
         init.with_body(Some(worker::js_sys::Uint8Array::from(body.as_slice()).into()));
     }
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let inner =
-        Request::new_with_init(&format!("https://session.internal/{}{query}", op.as_str()), &init).or_internal()?;
+    let path = format!("https://session.internal/{}{query}", op.as_str());
+    let inner = Request::new_with_init(&path, &init).or_internal()?;
     let stub = env.durable_object(BINDING).and_then(|ns| ns.id_from_name(session_id)?.get_stub()).or_internal()?;
+    let resp = stub.fetch_with_request(inner).await.or_internal()?;
+    // A read-key viewer of a large audience is placed in a relay (P18): same request, there.
+    let relay = resp.headers().get(HEADER_RELAY).ok().flatten().filter(|_| resp.status_code() == STATUS_TO_RELAY);
+    let Some(k) = relay else { return Ok(resp) };
+    headers.set(HEADER_RELAY, &k).or_internal()?;
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    let inner = Request::new_with_init(&path, &init).or_internal()?;
+    let name = format!("{session_id}:r{k}");
+    let stub = env.durable_object(RELAYS).and_then(|ns| ns.id_from_name(&name)?.get_stub()).or_internal()?;
     stub.fetch_with_request(inner).await.or_internal()
 }

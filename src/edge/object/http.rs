@@ -200,6 +200,16 @@ impl SessionObject {
         let recent: Vec<Value> =
             frames.drain(frames.len() - keep..).filter_map(|f| serde_json::from_str(&f).ok()).collect();
         let (sse_streams, long_polls) = (self.hub.sse_count(), self.hub.long_poll_count());
+        let audience = {
+            let room = self.room.borrow();
+            let relays: Vec<Value> = room
+                .relays()
+                .into_iter()
+                .filter(|(_, r)| r.connected)
+                .map(|(k, r)| json!({"index": k, "viewers": r.viewers}))
+                .collect();
+            json!({"viewers": room.audience(), "direct": room.direct_viewers(), "relays": relays})
+        };
         let body = self.with_record(|r| {
             Ok(json!({
                 "version": r.version,
@@ -213,6 +223,7 @@ impl SessionObject {
                 "sseStreams": sse_streams,
                 "longPolls": long_polls,
                 "recentOps": recent,
+                "audience": audience,
             }))
         })?;
         json(200, &body)
