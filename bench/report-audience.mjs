@@ -121,8 +121,9 @@ export function audienceSection({ recs, meta, root, fmt, ratio, median, standalo
       const spread = (() => {
         const r = rs.find((q) => q.metrics.info?.present);
         if (!r) return `no \`audience\` in /info (${fmt(med(t, v, (m) => m.info?.direct_listed), 0)} read clients listed)`;
-        const i = r.metrics.info;
-        return `${fmt(med(t, v, relays), 0)} (${fmt(med(t, v, (m) => m.info?.relay_min), 0)}..${fmt(med(t, v, (m) => m.info?.relay_max), 0)}); ${fmt(med(t, v, (m) => m.info?.direct), 0)}${rs.length > 1 ? '' : i.viewers !== undefined ? ` of ${i.viewers}` : ''}`;
+        const n = med(t, v, relays);
+        const direct = `direct ${fmt(med(t, v, (m) => m.info?.direct), 0)} of ${fmt(v)}`;
+        return n > 0 ? `${fmt(n, 0)} (${fmt(med(t, v, (m) => m.info?.relay_min), 0)}..${fmt(med(t, v, (m) => m.info?.relay_max), 0)}); ${direct}` : `none; ${direct}`;
       })();
       return [`${LABELS[t] ?? t}, ${fmt(v)}`,
         `${fmt(Math.min(...rs.map((r) => r.metrics.joined)), 0)}/${fmt(v)}`,

@@ -372,7 +372,9 @@ pub async fn audience(t: &Target, v: usize, conf: &AudienceConf) -> Res<Value> {
 /// The one-line summary the load generator prints for an audience record.
 pub fn brief(m: &Value) -> String {
     let i = &m["info"];
-    let spread = if i["present"] == json!(true) {
+    let spread = if i["present"] == json!(true) && i["relays_used"] == json!(0) {
+        format!("{} direct, no relays", i["direct"])
+    } else if i["present"] == json!(true) {
         format!("{} direct + {} relays ({}..{} each)", i["direct"], i["relays_used"], i["relay_min"], i["relay_max"])
     } else {
         format!("no audience in /info ({} read clients listed)", i["direct_listed"])

@@ -59,6 +59,8 @@ struct Opts {
     audience_dur_ms: Option<u64>,
     audience_conc: usize,
     audience_reps: Option<u32>,
+    /// whether --reps was given (the audience scenario caps only the default at 3)
+    reps_set: bool,
 }
 
 fn parse_list(s: &str) -> Option<Vec<usize>> {
@@ -108,6 +110,7 @@ fn main() {
                 audience_dur_ms: None,
                 audience_conc: 50,
                 audience_reps: None,
+                reps_set: false,
             };
             let mut reps_set = false;
             let mut i = 2;
@@ -151,6 +154,7 @@ fn main() {
             if o.quick && !reps_set {
                 o.reps = 1;
             }
+            o.reps_set = reps_set;
             rt.block_on(run(o));
         }
         Some("open-probe") => {
@@ -323,15 +327,15 @@ async fn run(o: Opts) {
         }
     }
     // Audience (issue 13): one writer, V viewers, through relays (`rust`) and through the single
-    // object (`rust_single`); its own repetitions (at most 3 by default: a V=2,000 measurement is
-    // the longest of the run), each V with the targets interleaved
+    // object (`rust_single`); its own repetitions (--audience-reps, else --reps, else at most 3:
+    // a V=2,000 measurement is the longest of the run), each V with the targets interleaved
     if has("audience") {
         let conf = audience::AudienceConf {
             viewers: o.audience_viewers.clone().unwrap_or(vec![255, 500, 2000]),
             rate: o.audience_rate,
             dur: Duration::from_millis(o.audience_dur_ms.unwrap_or(if q { 3000 } else { 10_000 })),
             concurrency: o.audience_conc,
-            reps: o.audience_reps.unwrap_or(o.reps.min(3)),
+            reps: o.audience_reps.unwrap_or(if o.reps_set { o.reps } else { o.reps.min(3) }),
         };
         let mut vs: Vec<usize> = targets.iter().filter(|t| coalesce::applies(t, "audience")).flat_map(|t| audience::viewer_counts(t, &conf)).collect();
         vs.sort_unstable();
