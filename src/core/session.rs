@@ -169,6 +169,25 @@ pub fn plan_resume(
     }
 }
 
+/// The stored update frames of the resume window that end at the current version, oldest
+/// first: the longest contiguous run within `OPLOG_MAX_OPS` ops and `OPLOG_MAX_BYTES` bytes
+/// (what a relay keeps to answer resumes, P18).
+pub fn recent_ops(store: &impl SessionStore, record: &SessionRecord, limits: &Limits) -> Result<Vec<String>, ApiError> {
+    let ops = store.ops_after(record.version.saturating_sub(limits.oplog_max_ops))?;
+    let mut keep = Vec::new();
+    let (mut bytes, mut expect) = (0u64, record.version);
+    for (version, frame) in ops.into_iter().rev() {
+        bytes += frame.len() as u64;
+        if version != expect || frame.is_empty() || bytes > limits.oplog_max_bytes {
+            break;
+        }
+        keep.push(frame);
+        expect -= 1;
+    }
+    keep.reverse();
+    Ok(keep)
+}
+
 /// Builds the `welcome` frame for a new connection (or an SSE stream); a snapshot's state is
 /// written out only when the frame is sent.
 pub fn welcome_frame(

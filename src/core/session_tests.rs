@@ -192,3 +192,21 @@ fn the_log_index_answers_from_rows_loaded_at_wake() {
     assert_eq!(log.find("a"), Some(4));
     assert_eq!(log.bytes(), 30);
 }
+
+#[test]
+fn recent_ops_are_the_contiguous_window_ending_at_the_current_version() {
+    let store = MemoryStore::default();
+    let mut r = record(json!({}));
+    let limits = Limits { oplog_max_ops: 3, ..Limits::default() };
+    for i in 0..5 {
+        apply_write(&store, &mut r, merge(None, None, json!({ "i": i })), "c_1", &limits, 1).unwrap();
+    }
+    let versions = |frames: Vec<String>| -> Vec<u64> {
+        frames.iter().map(|f| serde_json::from_str::<Value>(f).unwrap()["version"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(versions(recent_ops(&store, &r, &limits).unwrap()), vec![4, 5, 6]);
+    let small = Limits { oplog_max_bytes: 200, ..limits.clone() };
+    assert_eq!(versions(recent_ops(&store, &r, &small).unwrap()).len(), 2, "bounded by bytes too");
+    store.ops.borrow_mut().retain(|o| o.version != 5);
+    assert_eq!(versions(recent_ops(&store, &r, &limits).unwrap()), vec![6], "only the run ending at the current version");
+}

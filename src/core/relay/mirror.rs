@@ -94,6 +94,21 @@ impl Mirror {
         Ok(Applied::Next)
     }
 
+    /// Takes the session's recent updates (ending at the copy's version) as the resume window;
+    /// anything else (a gap, another end) is ignored: resumes then fall back to a snapshot.
+    pub fn seed(&mut self, ops: Vec<(u64, String)>) {
+        let contiguous = ops.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+        if !contiguous || ops.last().is_some_and(|(v, _)| *v != self.record.version) {
+            return;
+        }
+        self.ops_bytes = ops.iter().map(|(_, f)| f.len() as u64).sum();
+        self.ops = ops.into();
+        while self.ops.len() as u64 > self.limits.oplog_max_ops || self.ops_bytes > self.limits.oplog_max_bytes {
+            let Some((_, old)) = self.ops.pop_front() else { break };
+            self.ops_bytes -= old.len() as u64;
+        }
+    }
+
     /// Keeps a presence event of the session.
     pub fn presence_event(&mut self, client: &str, event: PresenceEvent, data: &Value) {
         match event {
@@ -165,6 +180,10 @@ impl SessionWrites for MirrorWrites<'_> {
         let m = self.mirror()?;
         let plan = plan_resume(m, &m.record, since, &m.limits)?;
         welcome_frame(&m.record, plan, client_id, role, m.presence.clone(), &m.limits)
+    }
+
+    fn history(&mut self) -> Result<Vec<String>, ApiError> {
+        Ok(self.mirror()?.ops.iter().map(|(_, f)| f.clone()).collect())
     }
 
     fn version(&mut self) -> Result<u64, ApiError> {

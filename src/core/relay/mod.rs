@@ -34,6 +34,8 @@ pub enum Next {
 #[derive(Debug)]
 pub struct Relay {
     mirror: Option<Mirror>,
+    /// Whether the copy has its recent updates (the `history` after a snapshot welcome).
+    seeded: bool,
     parts: Vec<String>,
     limits: Limits,
 }
@@ -41,7 +43,7 @@ pub struct Relay {
 impl Relay {
     /// A relay with no copy yet.
     pub fn new(limits: Limits) -> Relay {
-        Relay { mirror: None, parts: Vec::new(), limits }
+        Relay { mirror: None, seeded: false, parts: Vec::new(), limits }
     }
 
     /// The version to resume from when reconnecting (none: a snapshot is needed).
@@ -49,9 +51,9 @@ impl Relay {
         self.mirror.as_ref().map(Mirror::version)
     }
 
-    /// Whether the copy is there to answer viewers.
+    /// Whether the copy is there to answer viewers, with its recent updates for resumes.
     pub fn is_ready(&self) -> bool {
-        self.mirror.is_some()
+        self.mirror.is_some() && self.seeded
     }
 
     /// The copy, for tests and checks.
@@ -67,6 +69,7 @@ impl Relay {
     /// Forgets the copy (the relay has no viewers left and lets its connection go).
     pub fn forget(&mut self) {
         self.mirror = None;
+        self.seeded = false;
         self.parts.clear();
     }
 
@@ -120,6 +123,13 @@ impl Relay {
                 }
                 fx.extend(room.on_upstream(items, now));
                 next
+            }
+            UpstreamFrame::History(ops) => {
+                if let Some(mirror) = self.mirror.as_mut() {
+                    mirror.seed(ops);
+                    self.seeded = true;
+                }
+                Next::Continue
             }
             UpstreamFrame::Audience(viewers) => {
                 room.on_upstream_audience(viewers, fx);
@@ -185,7 +195,10 @@ impl Relay {
             (current, Some(state)) => {
                 let had_viewers = current.is_some_and(|m| m.version() != w.version) && !room.is_empty();
                 match Mirror::from_snapshot(state.get(), w.version, w.updated_at, w.presence, &self.limits) {
-                    Ok(m) => self.mirror = Some(m),
+                    Ok(m) => {
+                        self.mirror = Some(m);
+                        self.seeded = false;
+                    }
                     Err(e) => {
                         fx.push(Effect::Log(e.to_string()));
                         return Next::Reconnect;

@@ -36,8 +36,16 @@ struct Pair {
 
 impl Pair {
     fn new(limits: Limits) -> Pair {
+        Pair::after_writes(limits, 0)
+    }
+
+    /// The relay connects after `writes` writes by `c_w`.
+    fn after_writes(limits: Limits, writes: u64) -> Pair {
         let mut s = Host::with(RoomConfig::new(limits.clone()));
         s.ws("c_w", Role::Write);
+        for i in 0..writes {
+            s.frame("c_w", &merge(&format!("early{i}"), i));
+        }
         s.connect(info(RELAY, Role::Read, Some(0)));
         let r = Host::with(RoomConfig::relay(limits.clone()));
         let mut p = Pair { s, r, relay: Relay::new(limits), next: Vec::new() };
@@ -140,6 +148,16 @@ fn p18_a_viewer_resumes_exactly_from_the_relays_copy() {
     let welcome = &p.r.got_type("c_new", "welcome")[0];
     assert_eq!((welcome["resume"].clone(), welcome["state"].clone()), (json!("snapshot"), json!({"n": 3})));
     assert_eq!(welcome["version"], 5);
+}
+
+#[test]
+fn p18_a_relay_that_starts_late_answers_resumes_from_the_sessions_history() {
+    let mut p = Pair::after_writes(limits(), 4);
+    p.viewer("c_back", Some(2)).unwrap();
+    let welcome = &p.r.got_type("c_back", "welcome")[0];
+    assert_eq!(welcome["resume"], "ops", "{welcome}");
+    let ops: Vec<u64> = welcome["ops"].as_array().unwrap().iter().filter_map(|o| o["version"].as_u64()).collect();
+    assert_eq!(ops, vec![3, 4, 5]);
 }
 
 #[test]
@@ -279,9 +297,11 @@ fn p18_placement_fills_the_object_then_spreads_over_the_least_loaded_relays() {
     assert_eq!(h.room.place_viewer(), Err(ApiError::AudienceFull { limit: 9 }));
     // A relay's report replaces what was placed in it.
     h.connect(info("c_r1", Role::Read, Some(1)));
-    h.frame("c_r1", r#"{"type":"audience","viewers":1}"#);
+    // Relay 1 was sent three viewers; one arrived and left again, one arrived, one is on its way.
+    h.frame("c_r1", r#"{"type":"audience","viewers":1,"joined":2}"#);
     assert_eq!(h.room.audience(), 3, "two direct, one behind relay 1");
-    assert_eq!(h.room.place_viewer(), Ok(Some(1)), "relay 1 is now the least loaded");
+    assert_eq!(h.room.place_viewer(), Ok(Some(2)), "relay 2 weighs 1, relay 1 two (one there, one on its way)");
+    assert_eq!(h.room.place_viewer(), Err(ApiError::AudienceFull { limit: 9 }));
 }
 
 #[test]

@@ -57,6 +57,8 @@ pub enum UpstreamFrame {
     },
     /// The session's viewer count.
     Audience(usize),
+    /// The session's recent updates as (version, frame), after a relay's welcome.
+    History(Vec<(u64, String)>),
     /// One slice of a long frame (P16).
     Part {
         /// Its position.
@@ -118,13 +120,16 @@ impl UpstreamFrame {
         let f: Fields = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let need = |what: &str| format!("{} frame without {what}", f.ty);
         Ok(match f.ty.as_str() {
-            "welcome" => {
+            "welcome" | "history" => {
                 let mut ops = Vec::new();
                 for raw in f.ops.unwrap_or_default() {
                     match UpstreamFrame::parse(raw.get())? {
                         UpstreamFrame::Update { version, text } => ops.push((version, text)),
-                        _ => return Err("a welcome op is not an update".into()),
+                        _ => return Err("an op is not an update".into()),
                     }
+                }
+                if f.ty == "history" {
+                    return Ok(UpstreamFrame::History(ops));
                 }
                 let presence: Vec<PresenceEntry> = match f.presence {
                     Some(p) => serde_json::from_value(p).map_err(|e| e.to_string())?,

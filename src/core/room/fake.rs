@@ -102,6 +102,10 @@ impl SessionWrites for FakeSession {
         Ok(FrameText::plain(w.to_string()))
     }
 
+    fn history(&mut self) -> Result<Vec<String>, ApiError> {
+        Ok(self.ops.iter().map(|(_, _, f)| f.clone()).collect())
+    }
+
     fn version(&mut self) -> Result<u64, ApiError> {
         if self.broken {
             return Err(ApiError::Internal("disk on fire".into()));

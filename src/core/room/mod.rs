@@ -61,6 +61,9 @@ pub trait SessionWrites {
     ) -> Result<FrameText, ApiError>;
     /// The session's current version.
     fn version(&mut self) -> Result<u64, ApiError>;
+    /// The stored update frames of the resume window, oldest first, ending at the current
+    /// version (for a relay's copy, P18); empty when they do not fit the window.
+    fn history(&mut self) -> Result<Vec<String>, ApiError>;
 }
 
 /// How a room behaves beyond the limits.
@@ -200,7 +203,12 @@ impl Room {
                 let relay = info.relay;
                 self.admit(info, Value::Null);
                 match relay {
-                    Some(k) => self.relay_connected(k, 0, true, now, &mut fx),
+                    Some(k) => {
+                        // A new relay keeps the recent updates too, to answer resumes (P18).
+                        let ops = store.history()?;
+                        fx.reply(&id, history_frame(&ops), "history");
+                        self.relay_connected(k, 0, true, now, &mut fx);
+                    }
                     None => self.audience_joined(&id, now, &mut fx),
                 }
                 if announced {
@@ -320,6 +328,11 @@ impl Room {
             fx.push(Effect::Answer(id));
         }
     }
+}
+
+/// The `history` frame a relay gets after its welcome: the stored update frames, as stored.
+fn history_frame(ops: &[String]) -> String {
+    format!("{{\"type\":\"history\",\"ops\":[{}]}}", ops.join(","))
 }
 
 /// A `presence` frame about `client` as a stream item.

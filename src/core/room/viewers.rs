@@ -22,6 +22,9 @@ pub enum RelayFrame {
     Audience {
         /// The count.
         viewers: usize,
+        /// Viewers it admitted since it started, so the session knows which placements arrived.
+        #[serde(default)]
+        joined: u64,
     },
     /// Its viewers' ephemeral messages of one tick, in order.
     Relayed {
@@ -59,10 +62,27 @@ pub fn audience_frame(viewers: usize) -> String {
 pub struct RelayLoad {
     /// Viewers it last reported.
     pub viewers: usize,
-    /// Viewers placed in it since that report.
-    pub placed: usize,
+    /// Viewers placed in it that it has not reported yet (on their way).
+    pub in_flight: usize,
+    /// The relay's count of admitted viewers in its last report.
+    pub joined: u64,
     /// Whether its upstream connection is open.
     pub connected: bool,
+}
+
+impl RelayLoad {
+    /// What placement weighs: viewers there and viewers on their way.
+    fn load(&self) -> usize {
+        self.viewers + self.in_flight
+    }
+
+    /// A report: `joined` counts admissions since the relay started (a smaller one: it restarted).
+    fn report(&mut self, viewers: usize, joined: u64) {
+        let arrived = if joined >= self.joined { joined - self.joined } else { joined };
+        self.in_flight = self.in_flight.saturating_sub(usize::try_from(arrived).unwrap_or(usize::MAX));
+        self.joined = joined;
+        self.viewers = viewers;
+    }
 }
 
 /// Sends a changing count at most once per interval: the newest value wins.
@@ -111,6 +131,8 @@ pub(super) struct Viewers {
     upstream_total: usize,
     /// Relay side: viewers' messages waiting for the tick to go upstream.
     outgoing: Vec<RelayedMessage>,
+    /// Relay side: viewers admitted since the relay started.
+    joined: u64,
 }
 
 impl Room {
@@ -119,7 +141,7 @@ impl Room {
     pub fn place_viewer(&mut self) -> Result<Option<u32>, ApiError> {
         let l = &self.config.limits;
         let direct = self.direct_viewers();
-        let relayed: usize = self.viewers.relays.values().map(|r| r.viewers + r.placed).sum();
+        let relayed: usize = self.viewers.relays.values().map(RelayLoad::load).sum();
         if direct + relayed >= l.max_viewers {
             return Err(ApiError::AudienceFull { limit: l.max_viewers });
         }
@@ -129,9 +151,9 @@ impl Room {
         let per_relay = l.relay_viewers.max(1);
         let most = l.max_viewers.div_ceil(per_relay).max(1);
         let wanted = (relayed + 1).div_ceil(per_relay).max(l.relay_min).clamp(1, most);
-        let load = |k: u32| self.viewers.relays.get(&k).map_or(0, |r| r.viewers + r.placed);
+        let load = |k: u32| self.viewers.relays.get(&k).map_or(0, RelayLoad::load);
         let k = (0..u32::try_from(wanted).unwrap_or(u32::MAX)).min_by_key(|k| (load(*k), *k)).unwrap_or(0);
-        self.viewers.relays.entry(k).or_default().placed += 1;
+        self.viewers.relays.entry(k).or_default().in_flight += 1;
         Ok(Some(k))
     }
 
@@ -165,7 +187,7 @@ impl Room {
         load.connected = open;
         load.viewers = if open { viewers } else { 0 };
         if !open {
-            load.placed = 0;
+            load.in_flight = 0;
         }
         let _ = self.audience_changed(now, fx);
     }
@@ -173,10 +195,8 @@ impl Room {
     /// A frame from relay `k`'s upstream connection.
     pub(super) fn on_relay_frame(&mut self, conn: &ConnId, k: u32, text: &str, now: i64, fx: &mut Effects) {
         match serde_json::from_str::<RelayFrame>(text) {
-            Ok(RelayFrame::Audience { viewers }) => {
-                let load = self.viewers.relays.entry(k).or_default();
-                load.viewers = viewers;
-                load.placed = 0;
+            Ok(RelayFrame::Audience { viewers, joined }) => {
+                self.viewers.relays.entry(k).or_default().report(viewers, joined);
                 // Kept with the socket, so a hibernated session still knows its audience.
                 fx.push(Effect::SavePresence { conn: conn.clone(), data: viewers.to_string() });
                 let _ = self.audience_changed(now, fx);
@@ -225,7 +245,7 @@ impl Room {
         let interval = i64::try_from(self.config.limits.audience_interval_ms).unwrap_or(1000);
         match self.viewers.gate.offer(value, now, interval) {
             Ok(true) if self.config.relay_side => {
-                let report = RelayFrame::Audience { viewers: value };
+                let report = RelayFrame::Audience { viewers: value, joined: self.viewers.joined };
                 fx.push(Effect::Upstream(serde_json::to_string(&report).unwrap_or_default()));
                 false
             }
@@ -262,6 +282,7 @@ impl Room {
     /// A connection opened: the count may have changed, and the new connection hears it
     /// (when there is an audience at all).
     pub(super) fn audience_joined(&mut self, conn: &ConnId, now: i64, fx: &mut Effects) {
+        self.viewers.joined += 1;
         if self.audience_changed(now, fx) {
             return;
         }

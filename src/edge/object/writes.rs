@@ -7,7 +7,7 @@ use crate::core::incoming::WriteRequest;
 use crate::core::keys::Role;
 use crate::core::protocol::PresenceEntry;
 use crate::core::room::SessionWrites;
-use crate::core::session::{plan_resume, welcome_frame, WriteOutcome};
+use crate::core::session::{plan_resume, recent_ops, welcome_frame, WriteOutcome};
 
 /// The session's storage as the room sees it.
 pub(in crate::edge) struct Writes<'a>(pub(in crate::edge) &'a SessionObject);
@@ -39,6 +39,11 @@ impl SessionWrites for Writes<'_> {
             let plan = plan_resume(&object.store, r, since, &object.limits)?;
             welcome_frame(r, plan, client_id, role, presence, &object.limits)
         })
+    }
+
+    fn history(&mut self) -> Result<Vec<String>, ApiError> {
+        let object = self.0;
+        object.with_record(|r| recent_ops(&object.store, r, &object.limits))
     }
 
     fn version(&mut self) -> Result<u64, ApiError> {
