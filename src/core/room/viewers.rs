@@ -13,6 +13,7 @@ use super::effects::{ConnId, ConnKind, Effect, Effects, To};
 use super::{Conn, Room};
 use crate::core::error::ApiError;
 use crate::core::keys::Role;
+use crate::core::protocol::ServerFrame;
 
 /// What a relay's upstream connection sends the session object (P18).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,7 +55,7 @@ pub struct RelayedMessage {
 
 /// The `audience` frame: the session's read-key viewers, direct and behind relays.
 pub fn audience_frame(viewers: usize) -> String {
-    format!("{{\"type\":\"audience\",\"viewers\":{viewers}}}")
+    ServerFrame::Audience { viewers }.to_json()
 }
 
 /// One relay as the session object knows it.
