@@ -168,6 +168,17 @@ describe('relays (P18)', () => {
     s.keys = rot.json.keys;
   });
 
+  it('relays let their connection go with their last viewer', { timeout: 60_000 }, async () => {
+    const t = await createSession(srv.url, { state: {} });
+    const few = await viewers(wsPath(srv.wsUrl, t.keys.read), 20);
+    const relaysOf = async () => (await req(srv.url, 'GET', sessionPath(t.keys.admin, '/info'))).json.audience;
+    await waitFor(async () => (await relaysOf()).relays.length >= 8, { timeoutMs: 20_000, what: 'relays connected' });
+    await Promise.all(few.map(([c]) => c.close()));
+    const after = await waitFor(async () => { const a = await relaysOf(); return a.relays.length === 0 ? a : null; },
+      { timeoutMs: 20_000, what: 'every relay disconnected' });
+    assert.equal(after.viewers, 0);
+  });
+
   it('deleting the session reaches every viewer behind the relays (4004)', { timeout: 60_000 }, async () => {
     const t = await createSession(srv.url, { state: { bye: false } });
     const many = await viewers(wsPath(srv.wsUrl, t.keys.read), 40);

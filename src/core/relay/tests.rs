@@ -263,6 +263,8 @@ fn p18_session_end_and_key_rotation_reach_viewers_behind_the_relay() {
         assert_eq!(p.r.closed, vec![(ConnId::from("c_v"), code)]);
         assert_eq!(p.next, vec![Next::Stop]);
         assert!(!p.relay.is_ready());
+        assert_eq!(p.s.room.audience(), 0, "the relay's viewers are gone from the count");
+        assert!(p.s.room.relays().iter().all(|(_, r)| !r.connected));
     }
 }
 

@@ -182,12 +182,21 @@ impl Room {
             .collect();
         let mut fx = self.end(&revoked, &notice, close::KEY_ROTATED, "key rotated");
         for id in revoked {
-            if self.conns.remove(&id).is_some_and(|c| c.info.kind == ConnKind::WebSocket) {
-                let leave = presence_item(id.as_str(), PresenceEvent::Leave, Value::Null);
-                self.outbox.emit(Audience::AllExcept(id.clone()), leave, now, &mut fx);
+            let quiet = self.conns.get(&id).is_some_and(|c| self.is_quiet(c));
+            match self.conns.remove(&id) {
+                Some(c) if c.info.kind == ConnKind::WebSocket && !quiet => {
+                    let leave = presence_item(id.as_str(), PresenceEvent::Leave, Value::Null);
+                    self.outbox.emit(Audience::AllExcept(id.clone()), leave, now, &mut fx);
+                }
+                // A relay's upstream: its viewers are closed by the relay itself (P18).
+                Some(c) if c.info.relay.is_some() => {
+                    self.relay_connected(c.info.relay.unwrap_or_default(), 0, false, now, &mut fx);
+                }
+                _ => {}
             }
             self.outbox.remove(&id);
         }
+        let _ = self.audience_changed(now, &mut fx);
         // HTTP presence tied to a revoked SSE stream leaves with it.
         fx.extend(self.sweep(now));
         fx
@@ -203,6 +212,7 @@ impl Room {
         self.conns.clear();
         self.outbox.clear();
         self.http = Default::default();
+        self.viewers = Default::default();
         fx
     }
 
