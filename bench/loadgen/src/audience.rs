@@ -325,6 +325,18 @@ pub async fn audience(t: &Target, v: usize, conf: &AudienceConf) -> Res<Value> {
         }
     }
 
+    // Let the server finish with this audience (every viewer's close, the relays letting go)
+    // before the next measurement starts, so one run's teardown is not the next run's load.
+    let settle_t0 = Instant::now();
+    loop {
+        let now = audience_info(t, &wkey).await;
+        let busy = now["viewers"].as_u64().unwrap_or(0) > 0 || now["relays"].as_u64().unwrap_or(0) > 0;
+        if !busy || settle_t0.elapsed() > Duration::from_secs(15) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settle_ms = settle_t0.elapsed().as_secs_f64() * 1000.0;
     let ok: Vec<&ViewerResult> = results.iter().filter(|r| r.error.is_none()).collect();
     let delivered: usize = ok.iter().map(|r| r.distinct).sum();
     let duplicates: u64 = ok.iter().map(|r| r.duplicates).sum();
@@ -365,6 +377,7 @@ pub async fn audience(t: &Target, v: usize, conf: &AudienceConf) -> Res<Value> {
     m["deliveries_per_s"] = json!(delivered as f64 / secs.max(0.001));
     m["server_cpu_us_per_delivery"] = json!(if delivered > 0 { json!(1000.0 * srv / delivered as f64) } else { Value::Null });
     m["info"] = info;
+    m["settle_ms"] = json!(settle_ms);
     m["nofile"] = json!(raise_nofile());
     Ok(json!({"scenario": "audience", "params": {"viewers": v, "rate": conf.rate, "dur_ms": conf.dur.as_millis() as u64}, "metrics": m}))
 }
