@@ -5,6 +5,7 @@
 // for a run of the audience scenario alone (its section replaces the one in BENCHMARKS.md).
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { mdWriter } from './markdown.mjs';
 
 export const HEADING = '## Audience (issue 13)';
 /** The target of the issue: V viewers over at least `relays` relays, every update delivered
@@ -56,14 +57,7 @@ export function writeAudienceOnly(ctx, outMd, runDir) {
 }
 
 export function audienceSection({ recs, meta, root, fmt, ratio, median, standalone, earlierRun }) {
-  const L = [];
-  const p = (s = '') => L.push(s);
-  const table = (head, rows) => {
-    p(`| ${head.join(' | ')} |`);
-    p(`| ${head.map((h, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`);
-    for (const r of rows) p(`| ${r.join(' | ')} |`);
-    p();
-  };
+  const { L, p, table } = mdWriter();
   const all = recs.filter((r) => r.scenario === 'audience');
   const ok = all.filter((r) => !r.metrics.error);
   const sel = (t, v) => ok.filter((r) => r.target === t && r.params.viewers === v);

@@ -6,6 +6,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { profileCategories } from './profile-categories.mjs';
+import { mdWriter } from './markdown.mjs';
 
 /** What BENCHMARKS.md reported for the connect storm before issue 12 (run 20261123T184208Z,
  *  commit 89c5f9d): server CPU per connect, measured from the first connect to the last welcome. */
@@ -22,14 +23,7 @@ export const LABELS = {
 const CATS = ['SQLite exec', 'wasm (Rust)', 'wasm/JS crossings', 'JS (glue or baseline)', 'WebSocket send', 'other runtime calls', 'GC', '(program)'];
 
 export function coalesceSection({ recs, meta, runDir, root, fmt, ratio, median, get }) {
-  const L = [];
-  const p = (s = '') => L.push(s);
-  const table = (head, rows) => {
-    p(`| ${head.join(' | ')} |`);
-    p(`| ${head.map((h, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`);
-    for (const r of rows) p(`| ${r.join(' | ')} |`);
-    p();
-  };
+  const { L, p, table } = mdWriter();
   const sel = (scenario, params, target) => recs.filter((r) => r.scenario === scenario && r.target === target && !r.metrics.error
     && !r.params.first_after_start && Object.entries(params).every(([k, v]) => r.params[k] === v));
   const med = (scenario, params, target, path) => median(sel(scenario, params, target).map((r) => get(r.metrics, path)));

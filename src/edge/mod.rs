@@ -11,5 +11,6 @@ mod object;
 mod relay;
 mod respond;
 mod router;
+mod sockets;
 mod sql_store;
 mod sse;

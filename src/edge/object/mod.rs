@@ -20,6 +20,7 @@ use super::fanout::raw_state;
 use super::history_store::HistoryStore;
 use super::hub::Hub;
 use super::respond::{empty, error_response, OrInternal};
+use super::sockets::{finish_close, incoming_text};
 use super::sql_store::SqlStore;
 use crate::core::doc::send_text;
 use crate::core::document::SessionRecord;
@@ -27,8 +28,7 @@ use crate::core::error::ApiError;
 use crate::core::history::version_query;
 use crate::core::keys::Role;
 use crate::core::limits::Limits;
-use crate::core::protocol::ServerFrame;
-use crate::core::room::{close, ConnId, ConnInfo, ConnKind, RestoredConn, Room, RoomConfig, SocketTags};
+use crate::core::room::{ConnId, ConnInfo, ConnKind, RestoredConn, Room, RoomConfig, SocketTags};
 use super::host::{now_ms, Attachment, Host};
 use writes::Writes;
 
@@ -92,30 +92,14 @@ impl DurableObject for SessionObject {
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> worker::Result<()> {
         self.prepare();
-        let Some(tags) = SocketTags::from_tags(&self.state.get_tags(&ws)) else {
-            let _ = ws.close(Some(close::LOST), Some("connection lost its identity"));
-            return Ok(());
-        };
-        let text = match message {
-            WebSocketIncomingMessage::String(s) => s,
-            WebSocketIncomingMessage::Binary(_) => {
-                send(
-                    &ws,
-                    &ServerFrame::error(&ApiError::InvalidFrame("binary frames are not supported".into())).to_json(),
-                );
-                return Ok(());
-            }
-        };
-        let conn = ConnId(tags.client_id);
+        let Some((conn, text)) = incoming_text(&self.state, &ws, message) else { return Ok(()) };
         let fx = self.room.borrow_mut().on_frame(&conn, &text, now_ms(), &mut Writes(self));
         self.host().run(fx);
         Ok(())
     }
 
     async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _clean: bool) -> worker::Result<()> {
-        // Complete the closing handshake; 1005/1006 are reserved and cannot be sent back.
-        let code = u16::try_from(code).ok().filter(|c| *c == 1000 || (3000..5000).contains(c)).unwrap_or(1000);
-        let _ = ws.close(Some(code), Some(reason));
+        finish_close(&ws, code, reason);
         self.on_leave(&ws);
         Ok(())
     }

@@ -16,6 +16,7 @@ use super::fanout::raw_state;
 use super::host::{now_ms, Attachment, Host};
 use super::hub::Hub;
 use super::respond::{error_response, log_internal, OrInternal};
+use super::sockets::{finish_close, incoming_text};
 use crate::core::error::ApiError;
 use crate::core::http::{last_event_id, read_query};
 use crate::core::keys::{random_token, Role};
@@ -89,27 +90,18 @@ impl DurableObject for RelayObject {
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> worker::Result<()> {
         self.prepare();
-        let Some(tags) = SocketTags::from_tags(&self.state.get_tags(&ws)) else {
-            let _ = ws.close(Some(close::LOST), Some("connection lost its identity"));
-            return Ok(());
-        };
-        let WebSocketIncomingMessage::String(text) = message else {
-            let err = ApiError::InvalidFrame("binary frames are not supported".into());
-            let _ = ws.send_with_str(ServerFrame::error(&err).to_json());
-            return Ok(());
-        };
+        let Some((conn, text)) = incoming_text(&self.state, &ws, message) else { return Ok(()) };
         let fx = {
             let relay = self.shared.relay.borrow();
             let mut writes = relay.writes();
-            self.shared.host.room.borrow_mut().on_frame(&ConnId(tags.client_id), &text, now_ms(), &mut writes)
+            self.shared.host.room.borrow_mut().on_frame(&conn, &text, now_ms(), &mut writes)
         };
         self.shared.host.run(fx);
         Ok(())
     }
 
     async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _clean: bool) -> worker::Result<()> {
-        let code = u16::try_from(code).ok().filter(|c| *c == 1000 || (3000..5000).contains(c)).unwrap_or(1000);
-        let _ = ws.close(Some(code), Some(reason));
+        finish_close(&ws, code, reason);
         self.on_leave(&ws);
         Ok(())
     }
