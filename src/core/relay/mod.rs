@@ -157,7 +157,10 @@ impl Relay {
             UpstreamFrame::Update { version, text } => match mirror.apply(version, &text) {
                 Ok(Applied::Next) => items.push(UpstreamItem::Update { version, text }),
                 Ok(Applied::Old) => {}
-                Ok(Applied::Gap) => return Next::Reconnect,
+                Ok(Applied::Gap) => {
+                    fx.push(Effect::Log(format!("relay: update {version} after {}: resuming", mirror.version())));
+                    return Next::Reconnect;
+                }
                 Err(e) => {
                     fx.push(Effect::Log(format!("relay: update {version} did not apply: {e}")));
                     return Next::Reconnect;

@@ -167,6 +167,9 @@ async fn pump(shared: &Shared, ws: &WebSocket) -> Next {
                 shared.relay.borrow_mut().on_upstream(&mut room, &text, now_ms())
             }
             Ok(WebsocketEvent::Close(c)) => {
+                if c.code() != 1000 {
+                    worker::console_warn!("relay: upstream closed {} {}", c.code(), c.reason());
+                }
                 let mut room = shared.host.room.borrow_mut();
                 let (fx, next) = shared.relay.borrow_mut().on_upstream_closed(&mut room, c.code(), now_ms());
                 (fx, if next == Next::Continue { Next::Reconnect } else { next })
