@@ -189,7 +189,7 @@ fn p18_viewers_are_counted_not_announced() {
 }
 
 #[test]
-fn p18_viewers_messages_reach_the_writer_and_the_other_viewers_once_per_tick() {
+fn p18_a_viewers_messages_reach_the_presenter_once_per_tick_and_the_presenters_reach_every_viewer() {
     let mut p = Pair::new(limits());
     p.viewer("c_a", None).unwrap();
     p.viewer("c_b", None).unwrap();
@@ -199,8 +199,9 @@ fn p18_viewers_messages_reach_the_writer_and_the_other_viewers_once_per_tick() {
     for i in 0..3 {
         p.viewer_frame("c_a", &json!({"type": "broadcast", "data": {"clap": i}}).to_string());
     }
+    assert!(p.r.upstream.is_empty() && p.s.got("c_w").is_empty(), "held for the tick");
     p.advance(100);
-    let from_a = |h: &Host, id: &str| -> Vec<Value> {
+    let datas = |h: &Host, id: &str| -> Vec<Value> {
         let mut out = Vec::new();
         for f in h.got(id) {
             match f["type"].as_str() {
@@ -212,9 +213,16 @@ fn p18_viewers_messages_reach_the_writer_and_the_other_viewers_once_per_tick() {
         out
     };
     let want = vec![json!({"clap": 0}), json!({"clap": 1}), json!({"clap": 2})];
-    assert_eq!(from_a(&p.s, "c_w"), want, "the writer, in order");
-    assert_eq!(from_a(&p.r, "c_b"), want, "the other viewer, in order");
-    assert!(from_a(&p.r, "c_a").is_empty(), "not back to the sender");
+    assert_eq!(datas(&p.s, "c_w"), want, "the presenter, in order");
+    assert!(datas(&p.r, "c_b").is_empty(), "not the audience: a viewer's message costs no fan-out to every viewer");
+    assert!(datas(&p.r, "c_a").is_empty(), "not back to the sender");
+    // The presenter's pointer reaches every viewer behind the relay.
+    p.s.frame("c_w", &json!({"type": "broadcast", "volatile": true, "data": {"pointer": [1, 2]}}).to_string());
+    p.pump();
+    p.advance(100);
+    for v in ["c_a", "c_b"] {
+        assert_eq!(datas(&p.r, v), vec![json!({"pointer": [1, 2]})], "{v}");
+    }
 }
 
 #[test]

@@ -51,7 +51,8 @@ impl Room {
             Ok(Incoming::Write(req)) => self.on_write(conn, role, req, now, store, &mut fx),
             Ok(Incoming::Presence(data)) => self.set_presence(conn, data, now, &mut fx),
             Ok(Incoming::Broadcast { to, data, volatile }) => {
-                if let Err(e) = self.relay(conn.as_str(), &address, to.as_deref(), data, volatile, now, &mut fx) {
+                let viewer = role == Role::Read;
+                if let Err(e) = self.relay(conn.as_str(), viewer, &address, to.as_deref(), data, volatile, now, &mut fx) {
                     self.error(conn, &e, &mut fx);
                 }
             }

@@ -82,6 +82,8 @@ pub(super) enum Audience {
     AllExcept(ConnId),
     /// One connection.
     One(ConnId),
+    /// These connections.
+    Some(Vec<ConnId>),
 }
 
 /// One connection's coalescing state.
@@ -163,6 +165,7 @@ impl Outbox {
             Audience::All => self.streams.keys().cloned().collect(),
             Audience::AllExcept(x) => self.streams.keys().filter(|k| *k != x).cloned().collect(),
             Audience::One(x) => self.streams.contains_key(x).then(|| x.clone()).into_iter().collect(),
+            Audience::Some(list) => list.iter().filter(|x| self.streams.contains_key(x)).cloned().collect(),
         };
         let mut idle = Vec::new();
         let mut queued = false;
@@ -196,6 +199,7 @@ impl Outbox {
                     Audience::All => To::All,
                     Audience::AllExcept(x) => To::AllExcept(x),
                     Audience::One(x) => To::Conns(vec![x]),
+                    Audience::Some(_) => To::Conns(targets),
                 }
             } else {
                 To::Conns(idle)

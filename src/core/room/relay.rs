@@ -43,11 +43,14 @@ impl Room {
 
     /// Relays `data` from `from` (a client id or `http`) to the others or to WebSocket client
     /// `to` (P9); returns how many it reached. Refused with `throttled` when `address` made
-    /// this session send more than its per-second budget of ephemeral bytes (P11).
+    /// this session send more than its per-second budget of ephemeral bytes (P11). A read-key
+    /// viewer's message does not go down to the relays: it reaches this object's connections
+    /// (the presenter), never the whole audience (P18).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn relay(
         &mut self,
         from: &str,
+        viewer: bool,
         address: &str,
         to: Option<&str>,
         data: Value,
@@ -58,7 +61,16 @@ impl Room {
         // A relay's viewers speak through the session object, which sends it back down (P18).
         let upstream = self.config.relay_side.then(|| data.clone());
         let text = ServerFrame::Broadcast { from: from.to_owned(), data }.to_json();
-        let recipients = if to.is_some() { 1 } else { self.outbox.len() };
+        let sender = ConnId::from(from);
+        // A viewer's message to everyone: this object's own connections, not the relays.
+        let only_here: Option<Vec<ConnId>> = (viewer && !self.viewers_relayed_is_empty()).then(|| {
+            self.conns.values().filter(|c| c.info.relay.is_none() && c.info.id != sender).map(|c| c.info.id.clone()).collect()
+        });
+        let recipients = match (&to, &only_here) {
+            (Some(_), _) => 1,
+            (None, Some(list)) => list.len(),
+            (None, None) => self.outbox.len(),
+        };
         let cost = text.len().saturating_mul(recipients.max(1));
         let budget = self.config.limits.max_relay_bytes_per_second;
         if !self.relay_budget.charge(address, cost, now, budget) {
@@ -70,7 +82,6 @@ impl Room {
             return Ok(0);
         }
         let item = Item { text, kind: ItemKind::Broadcast { from: from.to_owned(), volatile } };
-        let sender = ConnId::from(from);
         match to {
             Some(to) => {
                 let target = ConnId::from(to);
@@ -81,11 +92,18 @@ impl Room {
                 self.outbox.emit(Audience::One(target), item, now, fx);
                 Ok(1)
             }
-            None => {
-                let reached = self.outbox.len() - usize::from(self.outbox.contains(&sender));
-                self.outbox.emit(Audience::AllExcept(sender), item, now, fx);
-                Ok(reached)
-            }
+            None => match only_here {
+                Some(list) => {
+                    let reached = list.iter().filter(|c| self.outbox.contains(c)).count();
+                    self.outbox.emit(Audience::Some(list), item, now, fx);
+                    Ok(reached)
+                }
+                None => {
+                    let reached = self.outbox.len() - usize::from(self.outbox.contains(&sender));
+                    self.outbox.emit(Audience::AllExcept(sender), item, now, fx);
+                    Ok(reached)
+                }
+            },
         }
     }
 
@@ -113,7 +131,7 @@ impl Room {
         now: i64,
     ) -> Result<(usize, Effects), ApiError> {
         let mut fx = Effects::default();
-        let reached = self.relay(super::HTTP_AUTHOR, address, to, data, volatile, now, &mut fx)?;
+        let reached = self.relay(super::HTTP_AUTHOR, false, address, to, data, volatile, now, &mut fx)?;
         Ok((reached, fx))
     }
 

@@ -177,6 +177,11 @@ impl Room {
         self.viewers.relays.iter().map(|(k, r)| (*k, r.clone())).collect()
     }
 
+    /// Whether no relay is connected (then a viewer's message goes to everyone, as before P18).
+    pub(super) fn viewers_relayed_is_empty(&self) -> bool {
+        !self.viewers.relays.values().any(|r| r.connected)
+    }
+
     /// Whether `c` is counted, not announced: a relay's upstream, or a viewer behind a relay.
     pub(super) fn is_quiet(&self, c: &Conn) -> bool {
         c.info.relay.is_some() || (self.config.relay_side && c.info.role == Role::Read)
@@ -204,7 +209,7 @@ impl Room {
             }
             Ok(RelayFrame::Relayed { messages }) => {
                 for m in messages {
-                    let sent = self.relay(&m.from, &m.address, m.to.as_deref(), m.data, m.volatile, now, fx);
+                    let sent = self.relay(&m.from, true, &m.address, m.to.as_deref(), m.data, m.volatile, now, fx);
                     if let Err(e) = sent {
                         // The viewer is behind a relay and cannot be told; the relay budgets it first.
                         fx.push(Effect::Log(format!("relayed message from {} dropped: {e}", m.from)));
