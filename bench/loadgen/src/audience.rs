@@ -336,6 +336,15 @@ pub async fn audience(t: &Target, v: usize, conf: &AudienceConf) -> Res<Value> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // After a large audience, the runtime evicts its objects and collects their memory some
+    // seconds later, in the same process: a measurement started then saw a stall of about 1 s
+    // (runs 20261125T000709Z, 20261125T002315Z), gone with this pause (20261125T002744Z: see
+    // bench/audience-notes.md). BENCH_AUDIENCE_PAUSE_MS sets it for every size.
+    let pause = std::env::var("BENCH_AUDIENCE_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(if v >= 1000 { 30_000 } else { 0 });
+    tokio::time::sleep(Duration::from_millis(pause)).await;
     let settle_ms = settle_t0.elapsed().as_secs_f64() * 1000.0;
     let ok: Vec<&ViewerResult> = results.iter().filter(|r| r.error.is_none()).collect();
     let delivered: usize = ok.iter().map(|r| r.distinct).sum();
