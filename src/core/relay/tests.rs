@@ -328,3 +328,19 @@ fn p18_relays_are_not_clients_and_not_in_presence() {
     assert_eq!(listed, vec!["c_w", "c_w2"]);
     assert!(h.presence_events("c_w").iter().all(|(_, who)| !who.starts_with("c_relay")));
 }
+
+#[test]
+fn p18_a_relays_newer_upstream_replaces_its_older_one() {
+    let mut h = Host::with(RoomConfig::new(limits()));
+    h.ws("c_w", Role::Write);
+    h.connect(info("c_old", Role::Read, Some(3)));
+    h.frame("c_old", r#"{"type":"audience","viewers":7,"joined":7}"#);
+    h.connect(info("c_new", Role::Read, Some(3)));
+    assert_eq!(h.closed, vec![(ConnId::from("c_old"), 1000)]);
+    assert_eq!(h.room.relays().len(), 1);
+    h.clear();
+    h.frame("c_w", &merge("w", 1));
+    h.advance(0);
+    assert_eq!(h.versions("c_new"), vec![2]);
+    assert!(h.got("c_old").is_empty(), "the old upstream gets nothing more");
+}

@@ -193,6 +193,11 @@ impl Room {
                 }
                 let quiet = is_relay || (self.config.relay_side && info.role == Role::Read);
                 let announced = !quiet;
+                if let Some(k) = info.relay {
+                    // A relay that reconnects after losing its memory leaves its old upstream
+                    // open: the newer one replaces it.
+                    fx.extend(self.replace_relay(k));
+                }
                 let mut presence = self.presence_list();
                 if announced {
                     presence.push(PresenceEntry { client_id: info.id.0.clone(), data: Value::Null });

@@ -198,6 +198,18 @@ impl Room {
         let _ = self.audience_changed(now, fx);
     }
 
+    /// Closes (1000) and forgets any upstream connection relay `k` already has here.
+    pub(super) fn replace_relay(&mut self, k: u32) -> Effects {
+        let mut fx = Effects::default();
+        let old: Vec<ConnId> = self.conns.values().filter(|c| c.info.relay == Some(k)).map(|c| c.info.id.clone()).collect();
+        for id in old {
+            self.conns.remove(&id);
+            self.outbox.remove(&id);
+            fx.close(&id, 1000, "replaced by the relay's newer connection");
+        }
+        fx
+    }
+
     /// A frame from relay `k`'s upstream connection.
     pub(super) fn on_relay_frame(&mut self, conn: &ConnId, k: u32, text: &str, now: i64, fx: &mut Effects) {
         match serde_json::from_str::<RelayFrame>(text) {

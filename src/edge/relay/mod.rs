@@ -28,6 +28,9 @@ use crate::core::routes::websocket_handshake;
 
 mod upstream;
 
+/// How often a relay with viewers checks that its instance still holds their copy.
+const WATCHDOG_MS: i64 = 10_000;
+
 /// The session a relay serves and the read secret its upstream connection presented.
 #[derive(Debug, Clone)]
 struct Link {
@@ -110,6 +113,14 @@ impl DurableObject for RelayObject {
         self.on_leave(&ws);
         Ok(())
     }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.prepare();
+        if !self.shared.host.room.borrow().is_empty() {
+            self.keep_watch().await;
+        }
+        Response::empty()
+    }
 }
 
 impl RelayObject {
@@ -131,14 +142,29 @@ impl RelayObject {
                     header(&req, "Sec-WebSocket-Key").as_deref(),
                 )?;
                 upstream::ensure(&self.shared, link).await?;
+                self.keep_watch().await;
                 self.open_socket(&req, q.since, q.batch)
             }
             Op::Events => {
                 let since = last_event_id(header(&req, "Last-Event-ID").as_deref())?.or(q.since);
                 upstream::ensure(&self.shared, link).await?;
+                self.keep_watch().await;
                 self.open_events(&req, since, q.batch)
             }
             _ => Err(ApiError::NotFound),
+        }
+    }
+
+    /// Sets the watchdog alarm while viewers are here: if the instance was reset (a trap
+    /// elsewhere re-instantiates the module and its upstream task with it), the alarm's
+    /// `prepare` finds the room empty and sends the viewers to resume elsewhere (1012).
+    async fn keep_watch(&self) {
+        let storage = self.state.storage();
+        if matches!(storage.get_alarm().await, Ok(Some(_))) {
+            return;
+        }
+        if let Err(e) = storage.set_alarm(WATCHDOG_MS).await {
+            worker::console_error!("relay: watchdog alarm not set: {e:?}");
         }
     }
 
