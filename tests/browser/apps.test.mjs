@@ -196,6 +196,7 @@ test('inspector: clients, version, size and recent ops of a session', { timeout:
     await i.page.waitForSelector('#report:not([hidden])');
     await i.page.waitForFunction(() => document.querySelector('#i-version').textContent === '2');
     assert.equal(await i.page.textContent('#i-clients'), '1');
+    assert.equal(await i.page.textContent('#i-viewers'), '0', 'no read-key viewer yet (the writer is not one)');
     await i.page.waitForSelector('#ops tr:has-text("inspect me")');
     await i.page.waitForSelector('#clients td:has-text("write")');
     await screenshot(i.page, 'inspector');
