@@ -178,6 +178,11 @@ impl SessionWrites for MirrorWrites<'_> {
         _now: i64,
     ) -> Result<FrameText, ApiError> {
         let m = self.mirror()?;
+        if since.is_some_and(|v| v > m.version()) {
+            // The viewer saw more than this relay has yet (it came from a relay further on):
+            // a snapshot would take it back in time; it retries in a moment.
+            return Err(ApiError::Unavailable(format!("the relay is at version {}", m.version())));
+        }
         let plan = plan_resume(m, &m.record, since, &m.limits)?;
         welcome_frame(&m.record, plan, client_id, role, m.presence.clone(), &m.limits)
     }

@@ -344,3 +344,11 @@ fn p18_a_relays_newer_upstream_replaces_its_older_one() {
     assert_eq!(h.versions("c_new"), vec![2]);
     assert!(h.got("c_old").is_empty(), "the old upstream gets nothing more");
 }
+
+#[test]
+fn p18_a_viewer_ahead_of_its_relay_is_asked_to_retry_not_sent_back_in_time() {
+    let mut p = Pair::new(limits());
+    p.write("w0", 0);
+    assert_eq!(p.viewer("c_ahead", Some(9)), Err(ApiError::Unavailable("the relay is at version 2".into())));
+    assert!(p.r.got("c_ahead").is_empty(), "no welcome");
+}
