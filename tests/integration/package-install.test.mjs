@@ -36,7 +36,13 @@ import { createSession, joinSession, DEFAULTS } from 'session-sync';
 const baseUrl = process.argv[2];
 const a = await createSession({ baseUrl, state: { count: 0 } });
 const b = await joinSession(a.keys.write, { baseUrl });
-const reach = (s, n) => new Promise((resolve) => { const off = s.subscribe((st) => { if (st.count === n) { off(); resolve(); } }); });
+// Settled: the count is n with no write of its own still waiting for its ack (an optimistic
+// count of n can come before the last ack, when the confirmed version is still one short).
+const reach = (s, n) => new Promise((resolve) => {
+  const check = () => { if (s.state?.count === n && s.pendingCount === 0) resolve(); };
+  s.subscribe(check);
+  s.on('pending', check);
+});
 const done = Promise.all([reach(a, 10), reach(b, 10)]);
 const inc = (s) => s.update((st) => ({ ...st, count: st.count + 1 }));
 await Promise.all([0, 1, 2, 3, 4].flatMap(() => [inc(a), inc(b)]));
