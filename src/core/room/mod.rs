@@ -5,9 +5,9 @@
 //! `SessionWrites`, and the host (the Durable Object) only forwards events and carries out
 //! effects. Everything here is memory: after hibernation the host calls `restore`.
 
+mod downstream;
 mod effects;
 mod frames;
-mod downstream;
 mod outbox;
 mod relay;
 mod viewers;
@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-pub use effects::{close, ConnId, ConnInfo, ConnKind, Effect, Effects, RestoredConn, Send, SocketTags, To};
 pub use downstream::UpstreamItem;
+pub use effects::{close, ConnId, ConnInfo, ConnKind, Effect, Effects, RestoredConn, Send, SocketTags, To};
 pub use relay::HttpPresenceReply;
 pub use viewers::{audience_frame, RelayFrame, RelayLoad, RelayedMessage};
 
@@ -203,17 +203,17 @@ impl Room {
                     presence.push(PresenceEntry { client_id: info.id.0.clone(), data: Value::Null });
                 }
                 let welcome = store.welcome(since, info.id.as_str(), info.role, presence, now)?;
+                // A relay keeps the recent updates too, to answer resumes (P18).
+                let history = if is_relay { Some(store.history()?) } else { None };
                 fx.push(Effect::Welcome { conn: info.id.clone(), frame: welcome });
                 let id = info.id.clone();
                 let relay = info.relay;
                 self.admit(info, Value::Null);
+                if let Some(ops) = history {
+                    fx.reply(&id, history_frame(&ops), "history");
+                }
                 match relay {
-                    Some(k) => {
-                        // A new relay keeps the recent updates too, to answer resumes (P18).
-                        let ops = store.history()?;
-                        fx.reply(&id, history_frame(&ops), "history");
-                        self.relay_connected(k, 0, true, now, &mut fx);
-                    }
+                    Some(k) => self.relay_connected(k, 0, true, now, &mut fx),
                     None => self.audience_joined(&id, now, &mut fx),
                 }
                 if announced {
