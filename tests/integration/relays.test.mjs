@@ -7,6 +7,7 @@ import { startDevServer } from '../helpers/devserver.mjs';
 import { req, createSession, getState, sessionPath } from '../helpers/http.mjs';
 import { connect, connectWelcome, write, wsPath, rawConnect, openSSE } from '../helpers/ws.mjs';
 import { waitFor } from '../helpers/poll.mjs';
+import { createSession as sdkCreate, joinSession } from '../../packages/client/src/index.js';
 
 /** Four viewers on the session object, then relays of about 32, at least 8 of them. */
 const VARS = { RELAY_THRESHOLD: '4', RELAY_VIEWERS: '32', RELAY_MIN: '8', MAX_VIEWERS: '320', AUDIENCE_INTERVAL_MS: '200' };
@@ -181,6 +182,31 @@ describe('relays (P18)', () => {
     const after = await waitFor(async () => { const a = await relaysOf(); return a.relays.length === 0 ? a : null; },
       { timeoutMs: 20_000, what: 'every relay disconnected' });
     assert.equal(after.viewers, 0);
+  });
+
+  it('the SDK works unchanged through relays: state, updates and the audience count', { timeout: 60_000 }, async () => {
+    const opts = { baseUrl: srv.url, durableOutbox: false };
+    const presenter = await sdkCreate({ ...opts, state: { slide: 0 } });
+    const audience = [];
+    try {
+      for (let i = 0; i < 8; i++) audience.push(await joinSession(presenter.keys.read, opts));
+      const a = await waitFor(async () => {
+        const x = (await req(srv.url, 'GET', sessionPath(presenter.keys.admin, '/info'))).json.audience;
+        return x.viewers === 8 ? x : null;
+      }, { timeoutMs: 20_000, what: '8 viewers counted' });
+      assert.equal(a.direct, 4, 'four on the session object, four behind relays');
+      for (let i = 1; i <= 5; i++) await presenter.patch({ slide: i });
+      const at = (s, pred) => new Promise((resolve) => { const check = () => { if (pred(s)) resolve(); }; check(); s.subscribe(check); s.on('audience', check); });
+      await Promise.all(audience.map((s) => at(s, (x) => x.state?.slide === 5 && x.version === 6)));
+      await at(presenter, (x) => x.audience === 8);
+      for (const s of audience) {
+        assert.equal(s.transport, 'websocket');
+        assert.equal(s.canWrite, false);
+      }
+      await waitFor(() => audience.every((s) => s.audience === 8), { timeoutMs: 10_000, what: 'every viewer sees the count' });
+    } finally {
+      for (const s of [presenter, ...audience]) s.close();
+    }
   });
 
   it('deleting the session reaches every viewer behind the relays (4004)', { timeout: 60_000 }, async () => {
