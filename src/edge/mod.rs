@@ -8,6 +8,7 @@ mod history_store;
 mod host;
 mod hub;
 mod object;
+mod placements;
 mod relay;
 mod respond;
 mod router;

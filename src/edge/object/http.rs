@@ -208,7 +208,8 @@ impl SessionObject {
                 .filter(|(_, r)| r.connected)
                 .map(|(k, r)| json!({"index": k, "viewers": r.viewers}))
                 .collect();
-            json!({"viewers": room.audience(), "direct": room.direct_viewers(), "relays": relays})
+            let placed = room.placements();
+            json!({"viewers": room.audience(), "direct": room.direct_viewers(), "relays": relays, "placed": placed})
         };
         let body = self.with_record(|r| {
             Ok(json!({
