@@ -53,9 +53,6 @@ pub struct RelayedMessage {
     pub volatile: bool,
 }
 
-/// Room left under `MAX_VIEWERS` below which the router is granted no placements.
-const GRANT_FLOOR: usize = 4096;
-
 /// The `audience` frame: the session's read-key viewers, direct and behind relays.
 pub fn audience_frame(viewers: usize) -> String {
     ServerFrame::Audience { viewers }.to_json()
@@ -72,13 +69,7 @@ pub struct RelayLoad {
     pub joined: u64,
     /// Whether its upstream connection is open.
     pub connected: bool,
-    /// When a viewer was last sent its way (by this object or under a router grant).
-    pub placed_at: i64,
 }
-
-/// How long a placed viewer may take to arrive at its relay; a relay's report after that
-/// counts no viewer on its way (the rest did not come).
-const ARRIVAL_MS: i64 = 5000;
 
 impl RelayLoad {
     /// What placement weighs: viewers there and viewers on their way.
@@ -87,12 +78,9 @@ impl RelayLoad {
     }
 
     /// A report: `joined` counts admissions since the relay started (a smaller one: it restarted).
-    fn report(&mut self, viewers: usize, joined: u64, now: i64) {
+    fn report(&mut self, viewers: usize, joined: u64) {
         let arrived = if joined >= self.joined { joined - self.joined } else { joined };
         self.in_flight = self.in_flight.saturating_sub(usize::try_from(arrived).unwrap_or(usize::MAX));
-        if now.saturating_sub(self.placed_at) > ARRIVAL_MS {
-            self.in_flight = 0;
-        }
         self.joined = joined;
         self.viewers = viewers;
     }
@@ -153,7 +141,7 @@ pub(super) struct Viewers {
 impl Room {
     /// Where a new read-key viewer goes (P18): `None` for this object, `Some(k)` for relay
     /// `k` (the least loaded of the relays the audience needs); `audience_full` at `MAX_VIEWERS`.
-    pub fn place_viewer(&mut self, now: i64) -> Result<Option<u32>, ApiError> {
+    pub fn place_viewer(&mut self) -> Result<Option<u32>, ApiError> {
         let l = &self.config.limits;
         let direct = self.direct_viewers();
         let relayed = self.relayed();
@@ -166,32 +154,9 @@ impl Room {
         let wanted = self.relays_wanted(relayed + 1);
         let load = |k: u32| self.viewers.relays.get(&k).map_or(0, RelayLoad::load);
         let k = (0..wanted).min_by_key(|k| (load(*k), *k)).unwrap_or(0);
-        let load = self.viewers.relays.entry(k).or_default();
-        load.in_flight += 1;
-        load.placed_at = now;
+        self.viewers.relays.entry(k).or_default().in_flight += 1;
         self.viewers.placements += 1;
         Ok(Some(k))
-    }
-
-    /// What the router may place itself for a moment after a placement (docs/scale.md,
-    /// "Joins"): `(relays, viewers)`, the viewers to go round-robin over relays `0..relays`.
-    /// At most 1/64 of the room left under `MAX_VIEWERS` (none below `GRANT_FLOOR` places, so
-    /// the limit stays exact), at most 256, and at most what the relays in use have room for;
-    /// counted as on their way, spread as the router will spread them.
-    pub fn grant(&mut self, now: i64) -> (u32, u32) {
-        let l = &self.config.limits;
-        let relayed = self.relayed();
-        let left = l.max_viewers.saturating_sub(self.direct_viewers() + relayed);
-        let relays = self.relays_wanted(relayed);
-        let room_in_relays = (relays as usize).saturating_mul(l.relay_viewers).saturating_sub(relayed);
-        let viewers = if left >= GRANT_FLOOR { (left / 64).min(256).min(room_in_relays) } else { 0 };
-        // The router sends them to relays 1, 2, ..., relays - 1, 0, 1, ... (`edge::placements`).
-        for i in 0..viewers {
-            let load = self.viewers.relays.entry(((i + 1) % relays as usize) as u32).or_default();
-            load.in_flight += 1;
-            load.placed_at = now;
-        }
-        (relays, u32::try_from(viewers).unwrap_or(0))
     }
 
     /// How many relays `relayed` viewers are spread over: one per `RELAY_VIEWERS`, at least
@@ -271,7 +236,7 @@ impl Room {
     pub(super) fn on_relay_frame(&mut self, conn: &ConnId, k: u32, text: &str, now: i64, fx: &mut Effects) {
         match serde_json::from_str::<RelayFrame>(text) {
             Ok(RelayFrame::Audience { viewers, joined }) => {
-                self.viewers.relays.entry(k).or_default().report(viewers, joined, now);
+                self.viewers.relays.entry(k).or_default().report(viewers, joined);
                 // Kept with the socket, so a hibernated session still knows its audience.
                 fx.push(Effect::SavePresence { conn: conn.clone(), data: viewers.to_string() });
                 let _ = self.audience_changed(now, fx);

@@ -27,7 +27,7 @@ impl SessionObject {
         // A relay's upstream connection names its relay (only relays can: the router drops the header).
         let relay = header(req, HEADER_RELAY).and_then(|k| k.parse::<u32>().ok());
         if relay.is_none() && role == Role::Read {
-            let placed = self.room.borrow_mut().place_viewer(now_ms())?;
+            let placed = self.room.borrow_mut().place_viewer()?;
             if let Some(k) = placed {
                 return self.to_relay(k);
             }
@@ -58,7 +58,7 @@ impl SessionObject {
         let q = read_query(query, &self.limits)?;
         let since = last_event_id(header(req, "Last-Event-ID").as_deref())?.or(q.since);
         if role == Role::Read {
-            let placed = self.room.borrow_mut().place_viewer(now_ms())?;
+            let placed = self.room.borrow_mut().place_viewer()?;
             if let Some(k) = placed {
                 return self.to_relay(k);
             }
@@ -94,10 +94,13 @@ impl SessionObject {
 
 impl SessionObject {
     /// The answer that sends a viewer to relay `k` (P18), which the router follows. With it,
-    /// how many relays are in use and how many viewers the router may place over them itself
-    /// for a moment (`Room::grant`: none near `MAX_VIEWERS`, so the limit stays exact).
+    /// how many relays are in use and how many viewers the router may place there itself for
+    /// a moment (none near `MAX_VIEWERS`, so that the limit stays exact: docs/scale.md).
     fn to_relay(&self, k: u32) -> Result<Response, ApiError> {
-        let (relays, grant) = self.room.borrow_mut().grant(now_ms());
+        let room = self.room.borrow();
+        let relays = room.relays_wanted(room.relayed());
+        let left = self.limits.max_viewers.saturating_sub(room.direct_viewers() + room.relayed());
+        let grant = if left >= ROUTER_GRANT_FLOOR { (left / 64).min(256) } else { 0 };
         let mut resp = Response::empty().or_internal()?.with_status(STATUS_TO_RELAY);
         let headers = resp.headers_mut();
         headers.set(HEADER_RELAY, &k.to_string()).or_internal()?;
@@ -106,3 +109,6 @@ impl SessionObject {
         Ok(resp)
     }
 }
+
+/// Room left under `MAX_VIEWERS` below which the router places no viewer itself.
+const ROUTER_GRANT_FLOOR: usize = 4096;
