@@ -16,15 +16,8 @@ pub const HEADER_RELAY: &str = "X-Relay-Index";
 
 /// Whether a client-sent header name is one of the internal ones, which the router drops.
 pub fn is_internal_header(name: &str) -> bool {
-    [HEADER_SESSION_ID, HEADER_SECRET, HEADER_RELAY, HEADER_RELAY_COUNT, HEADER_RELAY_GRANT]
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
+    [HEADER_SESSION_ID, HEADER_SECRET, HEADER_RELAY].iter().any(|h| h.eq_ignore_ascii_case(name))
 }
-
-/// On the session object's answer sending a viewer to a relay: how many relays it uses.
-pub const HEADER_RELAY_COUNT: &str = "X-Relay-Count";
-/// On the same answer: how many more viewers the router may place in those relays itself.
-pub const HEADER_RELAY_GRANT: &str = "X-Relay-Grant";
 
 /// The status of the session object's answer "this viewer goes to a relay" (with `HEADER_RELAY`).
 pub const STATUS_TO_RELAY: u16 = 307;

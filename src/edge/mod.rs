@@ -8,7 +8,6 @@ mod history_store;
 mod host;
 mod hub;
 mod object;
-mod placements;
 mod relay;
 mod respond;
 mod router;

@@ -5,10 +5,8 @@ use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Respons
 
 use super::abuse;
 use super::contract::{
-    is_internal_header, limits_from_env, Op, HEADER_RELAY, HEADER_RELAY_COUNT, HEADER_RELAY_GRANT, HEADER_SECRET,
-    HEADER_SESSION_ID, STATUS_TO_RELAY,
+    is_internal_header, limits_from_env, Op, HEADER_RELAY, HEADER_SECRET, HEADER_SESSION_ID, STATUS_TO_RELAY,
 };
-use super::placements;
 use super::respond::{error_response, CorsPolicy, OrInternal};
 use crate::core::abuse::RequestLimit;
 use crate::core::error::ApiError;
@@ -166,38 +164,16 @@ async fn send_to_object(
     }
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
     let path = format!("https://session.internal/{}{query}", op.as_str());
-    let viewer_op = matches!(op, Op::Ws | Op::Events);
-    let now = worker::Date::now().as_millis() as f64;
-    // A crowd joining a large audience: this isolate may place the viewer itself (P18).
-    if let Some(k) = secret.filter(|_| viewer_op).and_then(|s| placements::place(session_id, s, now)) {
-        return to_relay(env, session_id, &path, method, headers, k).await;
-    }
     let inner = Request::new_with_init(&path, &init).or_internal()?;
     let stub = env.durable_object(BINDING).and_then(|ns| ns.id_from_name(session_id)?.get_stub()).or_internal()?;
     let resp = stub.fetch_with_request(inner).await.or_internal()?;
     // A read-key viewer of a large audience is placed in a relay (P18): same request, there.
     let relay = resp.headers().get(HEADER_RELAY).ok().flatten().filter(|_| resp.status_code() == STATUS_TO_RELAY);
-    let Some(k) = relay.and_then(|k| k.parse::<u32>().ok()) else { return Ok(resp) };
-    let number = |name: &str| resp.headers().get(name).ok().flatten().and_then(|v| v.parse::<u32>().ok());
-    if let (Some(secret), Some(relays), Some(grant)) = (secret, number(HEADER_RELAY_COUNT), number(HEADER_RELAY_GRANT)) {
-        placements::remember(session_id, secret, relays, grant, now);
-    }
-    to_relay(env, session_id, &path, method, headers, k).await
-}
-
-/// Sends a viewer's request to relay `k` of the session (`<sessionId>:r<k>`).
-async fn to_relay(
-    env: &Env,
-    session_id: &str,
-    path: &str,
-    method: Method,
-    headers: Headers,
-    k: u32,
-) -> Result<Response, ApiError> {
-    headers.set(HEADER_RELAY, &k.to_string()).or_internal()?;
+    let Some(k) = relay else { return Ok(resp) };
+    headers.set(HEADER_RELAY, &k).or_internal()?;
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
-    let inner = Request::new_with_init(path, &init).or_internal()?;
+    let inner = Request::new_with_init(&path, &init).or_internal()?;
     let name = format!("{session_id}:r{k}");
     let stub = env.durable_object(RELAYS).and_then(|ns| ns.id_from_name(&name)?.get_stub()).or_internal()?;
     stub.fetch_with_request(inner).await.or_internal()

@@ -134,8 +134,6 @@ pub(super) struct Viewers {
     outgoing: Vec<RelayedMessage>,
     /// Relay side: viewers admitted since the relay started.
     joined: u64,
-    /// Session side: viewers placed in relays by this object.
-    placements: u64,
 }
 
 impl Room {
@@ -144,40 +142,20 @@ impl Room {
     pub fn place_viewer(&mut self) -> Result<Option<u32>, ApiError> {
         let l = &self.config.limits;
         let direct = self.direct_viewers();
-        let relayed = self.relayed();
+        let relayed: usize = self.viewers.relays.values().map(RelayLoad::load).sum();
         if direct + relayed >= l.max_viewers {
             return Err(ApiError::AudienceFull { limit: l.max_viewers });
         }
         if direct < l.relay_threshold {
             return Ok(None);
         }
-        let wanted = self.relays_wanted(relayed + 1);
-        let load = |k: u32| self.viewers.relays.get(&k).map_or(0, RelayLoad::load);
-        let k = (0..wanted).min_by_key(|k| (load(*k), *k)).unwrap_or(0);
-        self.viewers.relays.entry(k).or_default().in_flight += 1;
-        self.viewers.placements += 1;
-        Ok(Some(k))
-    }
-
-    /// How many relays `relayed` viewers are spread over: one per `RELAY_VIEWERS`, at least
-    /// `RELAY_MIN`, at most what `MAX_VIEWERS` needs. The router may place viewers over this
-    /// many relays itself for a moment (docs/scale.md, "Joins").
-    pub fn relays_wanted(&self, relayed: usize) -> u32 {
-        let l = &self.config.limits;
         let per_relay = l.relay_viewers.max(1);
         let most = l.max_viewers.div_ceil(per_relay).max(1);
-        let wanted = relayed.div_ceil(per_relay).max(l.relay_min).clamp(1, most);
-        u32::try_from(wanted).unwrap_or(u32::MAX)
-    }
-
-    /// The viewers on relays and on their way to one.
-    pub fn relayed(&self) -> usize {
-        self.viewers.relays.values().map(RelayLoad::load).sum()
-    }
-
-    /// How many viewers this object placed in relays itself (the router places the others).
-    pub fn placements(&self) -> u64 {
-        self.viewers.placements
+        let wanted = (relayed + 1).div_ceil(per_relay).max(l.relay_min).clamp(1, most);
+        let load = |k: u32| self.viewers.relays.get(&k).map_or(0, RelayLoad::load);
+        let k = (0..u32::try_from(wanted).unwrap_or(u32::MAX)).min_by_key(|k| (load(*k), *k)).unwrap_or(0);
+        self.viewers.relays.entry(k).or_default().in_flight += 1;
+        Ok(Some(k))
     }
 
     /// The session's read-key viewers: direct ones plus what the relays reported. On a relay's

@@ -208,8 +208,7 @@ impl SessionObject {
                 .filter(|(_, r)| r.connected)
                 .map(|(k, r)| json!({"index": k, "viewers": r.viewers}))
                 .collect();
-            let placed = room.placements();
-            json!({"viewers": room.audience(), "direct": room.direct_viewers(), "relays": relays, "placed": placed})
+            json!({"viewers": room.audience(), "direct": room.direct_viewers(), "relays": relays})
         };
         let body = self.with_record(|r| {
             Ok(json!({

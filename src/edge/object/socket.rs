@@ -13,7 +13,7 @@ use crate::core::protocol::ServerFrame;
 use crate::core::room::{close, ConnId, ConnInfo, ConnKind, SocketTags};
 use crate::core::routes::websocket_handshake;
 use crate::edge::abuse::client_address;
-use crate::edge::contract::{HEADER_RELAY, HEADER_RELAY_COUNT, HEADER_RELAY_GRANT, STATUS_TO_RELAY};
+use crate::edge::contract::{HEADER_RELAY, STATUS_TO_RELAY};
 use crate::edge::respond::{log_internal, OrInternal};
 
 impl SessionObject {
@@ -27,9 +27,8 @@ impl SessionObject {
         // A relay's upstream connection names its relay (only relays can: the router drops the header).
         let relay = header(req, HEADER_RELAY).and_then(|k| k.parse::<u32>().ok());
         if relay.is_none() && role == Role::Read {
-            let placed = self.room.borrow_mut().place_viewer()?;
-            if let Some(k) = placed {
-                return self.to_relay(k);
+            if let Some(k) = self.room.borrow_mut().place_viewer()? {
+                return to_relay(k);
             }
         }
         let pair = WebSocketPair::new().or_internal()?;
@@ -58,9 +57,8 @@ impl SessionObject {
         let q = read_query(query, &self.limits)?;
         let since = last_event_id(header(req, "Last-Event-ID").as_deref())?.or(q.since);
         if role == Role::Read {
-            let placed = self.room.borrow_mut().place_viewer()?;
-            if let Some(k) = placed {
-                return self.to_relay(k);
+            if let Some(k) = self.room.borrow_mut().place_viewer()? {
+                return to_relay(k);
             }
         }
         if self.hub.sse_count() >= self.limits.max_sse_streams {
@@ -92,23 +90,9 @@ impl SessionObject {
     }
 }
 
-impl SessionObject {
-    /// The answer that sends a viewer to relay `k` (P18), which the router follows. With it,
-    /// how many relays are in use and how many viewers the router may place there itself for
-    /// a moment (none near `MAX_VIEWERS`, so that the limit stays exact: docs/scale.md).
-    fn to_relay(&self, k: u32) -> Result<Response, ApiError> {
-        let room = self.room.borrow();
-        let relays = room.relays_wanted(room.relayed());
-        let left = self.limits.max_viewers.saturating_sub(room.direct_viewers() + room.relayed());
-        let grant = if left >= ROUTER_GRANT_FLOOR { (left / 64).min(256) } else { 0 };
-        let mut resp = Response::empty().or_internal()?.with_status(STATUS_TO_RELAY);
-        let headers = resp.headers_mut();
-        headers.set(HEADER_RELAY, &k.to_string()).or_internal()?;
-        headers.set(HEADER_RELAY_COUNT, &relays.to_string()).or_internal()?;
-        headers.set(HEADER_RELAY_GRANT, &grant.to_string()).or_internal()?;
-        Ok(resp)
-    }
+/// The answer that sends a viewer to relay `k` (P18); the router follows it.
+fn to_relay(k: u32) -> Result<Response, ApiError> {
+    let mut resp = Response::empty().or_internal()?.with_status(STATUS_TO_RELAY);
+    resp.headers_mut().set(HEADER_RELAY, &k.to_string()).or_internal()?;
+    Ok(resp)
 }
-
-/// Room left under `MAX_VIEWERS` below which the router places no viewer itself.
-const ROUTER_GRANT_FLOOR: usize = 4096;
