@@ -67,11 +67,6 @@ impl Room {
         fx
     }
 
-    /// How many connections are open (viewers, on a relay's side).
-    pub fn len(&self) -> usize {
-        self.conns.len()
-    }
-
     /// Whether no connection is open.
     pub fn is_empty(&self) -> bool {
         self.conns.is_empty()

@@ -28,7 +28,7 @@ use serde_json::Value;
 pub use downstream::UpstreamItem;
 pub use effects::{close, ConnId, ConnInfo, ConnKind, Effect, Effects, RestoredConn, Send, SocketTags, To};
 pub use relay::HttpPresenceReply;
-pub use viewers::{audience_frame, RelayFrame, RelayLoad, RelayedMessage};
+pub use viewers::{RelayFrame, RelayLoad, RelayedMessage};
 
 use super::abuse::RelayBudget;
 use super::doc::FrameText;

@@ -22,7 +22,6 @@ use super::hub::Hub;
 use super::respond::{empty, error_response, OrInternal};
 use super::sockets::{finish_close, incoming_text};
 use super::sql_store::SqlStore;
-use crate::core::doc::send_text;
 use crate::core::document::SessionRecord;
 use crate::core::error::ApiError;
 use crate::core::history::version_query;
@@ -309,12 +308,4 @@ fn header(req: &Request, name: &str) -> Option<String> {
 
 fn presence_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
-}
-
-/// Sends a text frame (as `part` frames when it is long, P16); a socket that is closing just
-/// misses it.
-fn send(ws: &WebSocket, text: &str) {
-    send_text(text, |part| {
-        let _ = ws.send_with_str(part);
-    });
 }

@@ -10,20 +10,18 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 use worker::{durable_object, DurableObject, Env, Request, Response, State, WebSocket, WebSocketIncomingMessage};
 
-use super::abuse::client_address;
 use super::contract::{limits_from_env, Op, HEADER_RELAY, HEADER_SECRET, HEADER_SESSION_ID};
 use super::fanout::raw_state;
-use super::host::{now_ms, Attachment, Host};
+use super::host::{now_ms, Host};
 use super::hub::Hub;
-use super::respond::{error_response, log_internal, OrInternal};
-use super::sockets::{finish_close, incoming_text};
+use super::respond::{error_response, OrInternal};
+use super::sockets::{finish_close, incoming_text, open_sse, open_websocket};
 use crate::core::error::ApiError;
 use crate::core::http::{last_event_id, read_query};
-use crate::core::keys::{random_token, Role};
+use crate::core::keys::Role;
 use crate::core::limits::Limits;
-use crate::core::protocol::ServerFrame;
 use crate::core::relay::Relay;
-use crate::core::room::{close, ConnId, ConnInfo, ConnKind, Room, RoomConfig, SocketTags};
+use crate::core::room::{close, ConnId, ConnInfo, Room, RoomConfig, SocketTags};
 use crate::core::routes::websocket_handshake;
 
 mod upstream;
@@ -170,50 +168,12 @@ impl RelayObject {
 
     /// A viewer's WebSocket, answered from the copy (welcome, resume).
     fn open_socket(&self, req: &Request, since: Option<u64>, batch: bool) -> Result<Response, ApiError> {
-        let pair = worker::WebSocketPair::new().or_internal()?;
-        let client_id = format!("c_{}", &random_token()?[..10]);
-        let tags = SocketTags { client_id: client_id.clone(), role: Role::Read, relay: None }.to_tags();
-        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        self.state.accept_websocket_with_tags(&pair.server, &tags);
-        let address = client_address(req);
-        let att = Attachment { presence: "null".into(), address: address.clone(), batch };
-        pair.server.serialize_attachment(&att).or_internal()?;
-        let info = ConnInfo { id: ConnId(client_id), role: Role::Read, kind: ConnKind::WebSocket, address, batch, relay: None };
-        match self.admit(info, since) {
-            Ok(()) => {}
-            Err(e) => {
-                log_internal(&e);
-                let _ = pair.server.send_with_str(ServerFrame::error(&e).to_json());
-                let _ = pair.server.close(Some(close::LOST), Some("cannot open"));
-            }
-        }
-        Response::from_websocket(pair.client).or_internal()
+        open_websocket(&self.state, req, Role::Read, None, batch, |info| self.admit(info, since))
     }
 
     /// A viewer's SSE stream.
     fn open_events(&self, req: &Request, since: Option<u64>, batch: bool) -> Result<Response, ApiError> {
-        let hub = &self.shared.host.hub;
-        if hub.sse_count() >= self.limits.max_sse_streams {
-            return Err(ApiError::TooManyConnections);
-        }
-        let client_id = format!("s_{}", &random_token()?[..10]);
-        let max_queued = 2 * self.limits.max_state_bytes + self.limits.oplog_max_bytes as usize;
-        let resp = hub.subscribe(&client_id, max_queued)?;
-        let info = ConnInfo {
-            id: ConnId(client_id.clone()),
-            role: Role::Read,
-            kind: ConnKind::Sse,
-            address: client_address(req),
-            batch,
-            relay: None,
-        };
-        match self.admit(info, since) {
-            Ok(()) => Ok(resp),
-            Err(e) => {
-                hub.end(&client_id);
-                Err(e)
-            }
-        }
+        open_sse(&self.shared.host.hub, &self.limits, req, Role::Read, batch, |info| self.admit(info, since))
     }
 
     /// The room's `on_connect` over the copy; the effects are carried out.
