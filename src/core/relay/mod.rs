@@ -84,6 +84,9 @@ impl Relay {
             }
         };
         let next = self.apply(room, frame, now, &mut fx);
+        if next != Next::Continue {
+            room.upstream_down(next == Next::Reconnect);
+        }
         (fx, next)
     }
 
@@ -228,19 +231,31 @@ impl Relay {
         match code {
             close::SESSION_ENDED => {
                 self.forget();
+                room.upstream_down(false);
                 (room.on_session_ended(), Next::Stop)
             }
             close::KEY_ROTATED => {
                 self.forget();
+                room.upstream_down(false);
                 (room.on_key_rotated(now), Next::Stop)
             }
-            _ => (Effects::default(), Next::Reconnect),
+            _ => {
+                room.upstream_down(true);
+                (Effects::default(), Next::Reconnect)
+            }
         }
+    }
+
+    /// The upstream connection failed without a close frame: the relay reconnects, and its
+    /// viewers' messages wait for the new connection.
+    pub fn on_upstream_failed(&mut self, room: &mut Room) {
+        room.upstream_down(true);
     }
 
     /// The upstream could not be reached for good (the session is gone): viewers are told.
     pub fn on_upstream_lost(&mut self, room: &mut Room, why: &ApiError) -> Effects {
         self.forget();
+        room.upstream_down(false);
         let mut fx = Effects::default();
         fx.push(Effect::Log(format!("relay: upstream lost: {why}")));
         fx.extend(room.on_session_ended());

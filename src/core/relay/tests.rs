@@ -251,6 +251,28 @@ fn p18_a_relay_that_missed_updates_reconnects_and_viewers_see_no_gap() {
 }
 
 #[test]
+fn p18_a_viewers_message_during_a_reconnection_waits_for_the_new_connection() {
+    let mut p = Pair::new(limits());
+    p.viewer("c_v", None).unwrap();
+    p.advance(1000);
+    p.s.clear();
+    p.s.close(RELAY);
+    let (fx, _) = p.relay.on_upstream_closed(&mut p.r.room, 1006, p.r.now);
+    p.r.run(fx);
+    p.viewer_frame("c_v", &json!({"type": "broadcast", "data": {"hand": 1}}).to_string());
+    p.advance(100);
+    assert!(p.r.upstream.is_empty(), "nothing sent into a connection that is gone");
+    let since = p.relay.since();
+    p.s.open.push(ConnId::from(RELAY));
+    let fx = p.s.room.on_connect(info(RELAY, Role::Read, Some(0)), since, p.s.now, &mut p.s.session).unwrap();
+    p.s.run(fx);
+    p.pump();
+    p.advance(100);
+    let got: Vec<Value> = p.s.got("c_w").into_iter().filter(|f| f["type"] == "broadcast").map(|f| f["data"].clone()).collect();
+    assert_eq!(got, vec![json!({"hand": 1})], "it reached the presenter once, after the reconnection");
+}
+
+#[test]
 fn p18_an_update_past_the_next_version_asks_for_a_reconnect() {
     let mut p = Pair::new(limits());
     let frame = json!({"type": "update", "version": 5, "updatedAt": 1, "opId": null, "author": "x", "merge": {}});

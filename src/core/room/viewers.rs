@@ -15,6 +15,9 @@ use crate::core::error::ApiError;
 use crate::core::keys::Role;
 use crate::core::protocol::ServerFrame;
 
+/// Relay side: viewers' messages held at most while the upstream connection is down.
+const MAX_OUTGOING: usize = 1024;
+
 /// What a relay's upstream connection sends the session object (P18).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -130,8 +133,11 @@ pub(super) struct Viewers {
     gate: Gate,
     /// Relay side: the session's count as last heard from upstream.
     upstream_total: usize,
-    /// Relay side: viewers' messages waiting for the tick to go upstream.
+    /// Relay side: viewers' messages waiting for the tick (or, while it is down, for the
+    /// upstream connection) to go upstream.
     outgoing: Vec<RelayedMessage>,
+    /// Relay side: whether the upstream connection is open (between a welcome and its end).
+    upstream_open: bool,
     /// Relay side: viewers admitted since the relay started.
     joined: u64,
 }
@@ -232,20 +238,47 @@ impl Room {
         }
     }
 
-    /// Relay side: a new upstream connection knows nothing yet; tell it the count again.
+    /// Relay side: a new upstream connection knows nothing yet; tell it the count again, and
+    /// send what viewers said while there was no connection.
     pub fn upstream_reset(&mut self, now: i64) -> Effects {
         let mut fx = Effects::default();
+        self.viewers.upstream_open = true;
         self.viewers.gate = Gate::default();
         let _ = self.audience_changed(now, &mut fx);
+        self.send_outgoing(&mut fx);
         fx
     }
 
-    /// Relay side: a viewer's broadcast waits for the tick to go upstream with the others.
+    /// Relay side: the upstream connection ended. With `keep`, the relay reconnects and its
+    /// viewers' messages wait for the new connection; without, they are dropped with it.
+    pub fn upstream_down(&mut self, keep: bool) {
+        self.viewers.upstream_open = false;
+        if !keep {
+            self.viewers.outgoing.clear();
+        }
+    }
+
+    /// Relay side: a viewer's broadcast waits for the tick to go upstream with the others; at
+    /// most `MAX_OUTGOING` wait (a long reconnection drops the oldest, logged).
     pub(super) fn queue_upstream(&mut self, m: RelayedMessage, now: i64, fx: &mut Effects) {
         if self.viewers.outgoing.is_empty() {
             fx.push(Effect::TickAt(now.saturating_add(self.config.tick_ms)));
         }
+        if self.viewers.outgoing.len() >= MAX_OUTGOING {
+            let dropped = self.viewers.outgoing.remove(0);
+            fx.push(Effect::Log(format!("relay: upstream down, message from {} dropped", dropped.from)));
+        }
         self.viewers.outgoing.push(m);
+    }
+
+    /// Relay side: the waiting viewers' messages go up as one frame, if the connection is open.
+    fn send_outgoing(&mut self, fx: &mut Effects) {
+        if self.viewers.outgoing.is_empty() || !self.viewers.upstream_open {
+            return;
+        }
+        let messages = std::mem::take(&mut self.viewers.outgoing);
+        let frame = RelayFrame::Relayed { messages };
+        fx.push(Effect::Upstream(serde_json::to_string(&frame).unwrap_or_default()));
     }
 
     /// Relay side: the session's viewer count arrived from upstream; the relay's viewers get it.
@@ -290,11 +323,7 @@ impl Room {
                 fx.push(Effect::TickAt(due));
             }
         }
-        if !self.viewers.outgoing.is_empty() {
-            let messages = std::mem::take(&mut self.viewers.outgoing);
-            let frame = RelayFrame::Relayed { messages };
-            fx.push(Effect::Upstream(serde_json::to_string(&frame).unwrap_or_default()));
-        }
+        self.send_outgoing(fx);
     }
 
     /// A connection opened: the count may have changed, and the new connection hears it

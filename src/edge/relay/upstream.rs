@@ -53,6 +53,7 @@ pub(super) fn release(shared: &Shared) {
         let _ = ws.close(Some(1000), Some("no viewers"));
     }
     shared.relay.borrow_mut().forget();
+    shared.host.room.borrow_mut().upstream_down(false);
 }
 
 /// The upstream task: connect, read until the connection ends, reconnect while someone
@@ -176,6 +177,7 @@ async fn pump(shared: &Shared, ws: &WebSocket) -> Next {
             }
             Err(e) => {
                 worker::console_error!("relay: upstream error: {e:?}");
+                shared.relay.borrow_mut().on_upstream_failed(&mut shared.host.room.borrow_mut());
                 (Default::default(), Next::Reconnect)
             }
         };
@@ -192,5 +194,6 @@ async fn pump(shared: &Shared, ws: &WebSocket) -> Next {
         }
     }
     shared.host.upstream.borrow_mut().take();
+    shared.relay.borrow_mut().on_upstream_failed(&mut shared.host.room.borrow_mut());
     Next::Reconnect
 }
