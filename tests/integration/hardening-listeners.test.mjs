@@ -90,7 +90,8 @@ describe('finding 4: closed SSE streams stop counting', () => {
     const full = await openSSE(`${srv.url}${sessionPath(s.keys.read, '/events')}`);
     assert.equal(full.status, 429, 'MAX_SSE_STREAMS is 4');
     for (const sse of streams) sse.close();
-    await waitFor(async () => (await info(s.keys.admin)).httpListeners === 0, { what: 'closed streams leave the count' });
+    // Noticed at the next keep-alive (every 5 s): room for a slow machine.
+    await waitFor(async () => (await info(s.keys.admin)).httpListeners === 0, { timeoutMs: 30_000, what: 'closed streams leave the count' });
     const again = await openSSE(`${srv.url}${sessionPath(s.keys.read, '/events')}`);
     assert.equal(again.status, 200, 'no write was needed to free the slots');
     again.close();
