@@ -208,5 +208,9 @@ fn recent_ops_are_the_contiguous_window_ending_at_the_current_version() {
     let small = Limits { oplog_max_bytes: 200, ..limits.clone() };
     assert_eq!(versions(recent_ops(&store, &r, &small).unwrap()).len(), 2, "bounded by bytes too");
     store.ops.borrow_mut().retain(|o| o.version != 5);
-    assert_eq!(versions(recent_ops(&store, &r, &limits).unwrap()), vec![6], "only the run ending at the current version");
+    assert_eq!(
+        versions(recent_ops(&store, &r, &limits).unwrap()),
+        vec![6],
+        "only the run ending at the current version"
+    );
 }

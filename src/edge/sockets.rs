@@ -86,8 +86,14 @@ pub fn open_sse(
     // A client further behind than this is better served by reconnecting (with a snapshot).
     let max_queued = 2 * limits.max_state_bytes + limits.oplog_max_bytes as usize;
     let resp = hub.subscribe(&client_id, max_queued)?;
-    let info =
-        ConnInfo { id: ConnId(client_id.clone()), role, kind: ConnKind::Sse, address: client_address(req), batch, relay: None };
+    let info = ConnInfo {
+        id: ConnId(client_id.clone()),
+        role,
+        kind: ConnKind::Sse,
+        address: client_address(req),
+        batch,
+        relay: None,
+    };
     match connect(info) {
         Ok(()) => Ok(resp),
         Err(e) => {

@@ -193,8 +193,8 @@ impl Relay {
                     }
                 }
                 for (event, entry) in mirror.replace_presence(w.presence) {
-                    let text = ServerFrame::Presence { event, client_id: entry.client_id.clone(), data: entry.data }
-                        .to_json();
+                    let text =
+                        ServerFrame::Presence { event, client_id: entry.client_id.clone(), data: entry.data }.to_json();
                     items.push(UpstreamItem::Presence { client: entry.client_id, event, text });
                 }
             }

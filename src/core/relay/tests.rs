@@ -22,7 +22,14 @@ fn merge(op: &str, n: u64) -> String {
 }
 
 fn info(id: &str, role: Role, relay: Option<u32>) -> ConnInfo {
-    ConnInfo { id: ConnId::from(id), role, kind: ConnKind::WebSocket, address: format!("addr-{id}"), batch: false, relay }
+    ConnInfo {
+        id: ConnId::from(id),
+        role,
+        kind: ConnKind::WebSocket,
+        address: format!("addr-{id}"),
+        batch: false,
+        relay,
+    }
 }
 
 /// The session object (with writer `c_w`), one relay and what passes between them.
@@ -206,7 +213,9 @@ fn p18_a_viewers_messages_reach_the_presenter_once_per_tick_and_the_presenters_r
         for f in h.got(id) {
             match f["type"].as_str() {
                 Some("broadcast") => out.push(f["data"].clone()),
-                Some("updates") => out.extend(f["broadcasts"].as_array().into_iter().flatten().map(|b| b["data"].clone())),
+                Some("updates") => {
+                    out.extend(f["broadcasts"].as_array().into_iter().flatten().map(|b| b["data"].clone()))
+                }
                 _ => {}
             }
         }
@@ -268,7 +277,8 @@ fn p18_a_viewers_message_during_a_reconnection_waits_for_the_new_connection() {
     p.s.run(fx);
     p.pump();
     p.advance(100);
-    let got: Vec<Value> = p.s.got("c_w").into_iter().filter(|f| f["type"] == "broadcast").map(|f| f["data"].clone()).collect();
+    let got: Vec<Value> =
+        p.s.got("c_w").into_iter().filter(|f| f["type"] == "broadcast").map(|f| f["data"].clone()).collect();
     assert_eq!(got, vec![json!({"hand": 1})], "it reached the presenter once, after the reconnection");
 }
 
@@ -283,7 +293,9 @@ fn p18_an_update_past_the_next_version_asks_for_a_reconnect() {
 
 #[test]
 fn p18_session_end_and_key_rotation_reach_viewers_behind_the_relay() {
-    for (ended, code, frame) in [(true, close::SESSION_ENDED, "session_ended"), (false, close::KEY_ROTATED, "key_rotated")] {
+    for (ended, code, frame) in
+        [(true, close::SESSION_ENDED, "session_ended"), (false, close::KEY_ROTATED, "key_rotated")]
+    {
         let mut p = Pair::new(limits());
         p.viewer("c_v", None).unwrap();
         let fx = if ended { p.s.room.on_session_ended() } else { p.s.room.on_key_rotated(p.s.now) };

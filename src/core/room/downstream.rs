@@ -41,7 +41,9 @@ impl Room {
         let mut fx = Effects::default();
         for item in items {
             let (audience, item) = match item {
-                UpstreamItem::Update { version, text } => (Audience::All, Item { text, kind: ItemKind::Update { version } }),
+                UpstreamItem::Update { version, text } => {
+                    (Audience::All, Item { text, kind: ItemKind::Update { version } })
+                }
                 UpstreamItem::Presence { client, event, text } => {
                     (Audience::All, Item { text, kind: ItemKind::Presence { client, event } })
                 }

@@ -52,7 +52,8 @@ impl Room {
             Ok(Incoming::Presence(data)) => self.set_presence(conn, data, now, &mut fx),
             Ok(Incoming::Broadcast { to, data, volatile }) => {
                 let viewer = role == Role::Read;
-                if let Err(e) = self.relay(conn.as_str(), viewer, &address, to.as_deref(), data, volatile, now, &mut fx) {
+                if let Err(e) = self.relay(conn.as_str(), viewer, &address, to.as_deref(), data, volatile, now, &mut fx)
+                {
                     self.error(conn, &e, &mut fx);
                 }
             }

@@ -64,7 +64,11 @@ impl Room {
         let sender = ConnId::from(from);
         // A viewer's message to everyone: this object's own connections, not the relays.
         let only_here: Option<Vec<ConnId>> = (viewer && !self.viewers_relayed_is_empty()).then(|| {
-            self.conns.values().filter(|c| c.info.relay.is_none() && c.info.id != sender).map(|c| c.info.id.clone()).collect()
+            self.conns
+                .values()
+                .filter(|c| c.info.relay.is_none() && c.info.id != sender)
+                .map(|c| c.info.id.clone())
+                .collect()
         });
         let recipients = match (&to, &only_here) {
             (Some(_), _) => 1,

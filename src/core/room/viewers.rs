@@ -207,7 +207,8 @@ impl Room {
     /// Closes (1000) and forgets any upstream connection relay `k` already has here.
     pub(super) fn replace_relay(&mut self, k: u32) -> Effects {
         let mut fx = Effects::default();
-        let old: Vec<ConnId> = self.conns.values().filter(|c| c.info.relay == Some(k)).map(|c| c.info.id.clone()).collect();
+        let old: Vec<ConnId> =
+            self.conns.values().filter(|c| c.info.relay == Some(k)).map(|c| c.info.id.clone()).collect();
         for id in old {
             self.conns.remove(&id);
             self.outbox.remove(&id);

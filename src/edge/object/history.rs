@@ -9,7 +9,6 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use super::{header, SessionObject};
-use crate::edge::host::now_ms;
 use crate::core::doc::{parse_document, BoundedChunks, Node};
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
@@ -19,6 +18,7 @@ use crate::core::history::{
 use crate::core::incoming::WriteRequest;
 use crate::core::keys::Role;
 use crate::core::session::{apply_write, WriteOutcome};
+use crate::edge::host::now_ms;
 use crate::edge::respond::{json, json_text, log_internal, OrInternal};
 
 /// The checkpoint of the record's current version, sized as stored.

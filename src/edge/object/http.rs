@@ -6,7 +6,6 @@ use worker::{Request, Response};
 
 use super::writes::Writes;
 use super::{header, SessionObject, DEFAULT_WAIT_SECONDS, RECENT_OPS};
-use crate::edge::host::now_ms;
 use crate::core::doc::Document;
 use crate::core::document::{Change, SessionRecord};
 use crate::core::error::ApiError;
@@ -19,6 +18,7 @@ use crate::core::oplog::OpLog;
 use crate::core::room::{ConnId, ConnInfo, ConnKind, Effect};
 use crate::core::session::WriteOutcome;
 use crate::edge::abuse::client_address;
+use crate::edge::host::now_ms;
 use crate::edge::hub::Wake;
 use crate::edge::respond::{empty, json, json_with_state, set_header, OrInternal};
 use serde_json::Value;
@@ -78,8 +78,14 @@ impl SessionObject {
         let q = read_query(query, &self.limits)?;
         if let Some(after) = q.after {
             let id = ConnId(format!("l_{}", &random_token()?[..10]));
-            let info =
-                ConnInfo { id: id.clone(), role, kind: ConnKind::LongPoll, address: client_address(req), batch: false, relay: None };
+            let info = ConnInfo {
+                id: id.clone(),
+                role,
+                kind: ConnKind::LongPoll,
+                address: client_address(req),
+                batch: false,
+                relay: None,
+            };
             let fx = self.room.borrow_mut().on_connect(info, Some(after), now_ms(), &mut Writes(self))?;
             let answered = fx.list.iter().any(|e| matches!(e, Effect::Answer(a) if *a == id));
             self.host().run(fx);

@@ -18,6 +18,7 @@ use super::abuse::client_address;
 use super::contract::{limits_from_env, Op, HEADER_SECRET, HEADER_SESSION_ID};
 use super::fanout::raw_state;
 use super::history_store::HistoryStore;
+use super::host::{now_ms, Attachment, Host};
 use super::hub::Hub;
 use super::respond::{empty, error_response, OrInternal};
 use super::sockets::{finish_close, incoming_text};
@@ -28,7 +29,6 @@ use crate::core::history::version_query;
 use crate::core::keys::Role;
 use crate::core::limits::Limits;
 use crate::core::room::{ConnId, ConnInfo, ConnKind, RestoredConn, Room, RoomConfig, SocketTags};
-use super::host::{now_ms, Attachment, Host};
 use writes::Writes;
 
 /// The long-poll wait when `after` is given without `wait`, in seconds.

@@ -5,10 +5,10 @@ use serde_json::json;
 use worker::Response;
 
 use super::SessionObject;
-use crate::edge::host::now_ms;
 use crate::core::error::ApiError;
 use crate::core::http_presence::presence_body;
 use crate::core::keys::random_token;
+use crate::edge::host::now_ms;
 use crate::edge::respond::{json, OrInternal};
 
 /// Milliseconds between checks for HTTP clients that left (a closed stream, a lapsed TTL).

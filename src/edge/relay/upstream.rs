@@ -131,9 +131,13 @@ async fn connect(shared: &Shared) -> Result<WebSocket, ApiError> {
     }
     let mut init = RequestInit::new();
     init.with_headers(headers);
-    let req = Request::new_with_init(&format!("https://session.internal/{}{since}", Op::Ws.as_str()), &init)
+    let req =
+        Request::new_with_init(&format!("https://session.internal/{}{since}", Op::Ws.as_str()), &init).or_internal()?;
+    let stub = shared
+        .env
+        .durable_object("SESSIONS")
+        .and_then(|ns| ns.id_from_name(&link.session_id)?.get_stub())
         .or_internal()?;
-    let stub = shared.env.durable_object("SESSIONS").and_then(|ns| ns.id_from_name(&link.session_id)?.get_stub()).or_internal()?;
     let mut resp = stub.fetch_with_request(req).await.or_internal()?;
     if resp.status_code() != 101 {
         let status = resp.status_code();
