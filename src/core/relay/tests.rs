@@ -208,29 +208,19 @@ fn p18_a_viewers_messages_reach_the_presenter_once_per_tick_and_the_presenters_r
     }
     assert!(p.r.upstream.is_empty() && p.s.got("c_w").is_empty(), "held for the tick");
     p.advance(100);
-    let datas = |h: &Host, id: &str| -> Vec<Value> {
-        let mut out = Vec::new();
-        for f in h.got(id) {
-            match f["type"].as_str() {
-                Some("broadcast") => out.push(f["data"].clone()),
-                Some("updates") => {
-                    out.extend(f["broadcasts"].as_array().into_iter().flatten().map(|b| b["data"].clone()))
-                }
-                _ => {}
-            }
-        }
-        out
-    };
     let want = vec![json!({"clap": 0}), json!({"clap": 1}), json!({"clap": 2})];
-    assert_eq!(datas(&p.s, "c_w"), want, "the presenter, in order");
-    assert!(datas(&p.r, "c_b").is_empty(), "not the audience: a viewer's message costs no fan-out to every viewer");
-    assert!(datas(&p.r, "c_a").is_empty(), "not back to the sender");
+    assert_eq!(broadcasts(&p.s, "c_w"), want, "the presenter, in order");
+    assert!(
+        broadcasts(&p.r, "c_b").is_empty(),
+        "not the audience: a viewer's message costs no fan-out to every viewer"
+    );
+    assert!(broadcasts(&p.r, "c_a").is_empty(), "not back to the sender");
     // The presenter's pointer reaches every viewer behind the relay.
     p.s.frame("c_w", &json!({"type": "broadcast", "volatile": true, "data": {"pointer": [1, 2]}}).to_string());
     p.pump();
     p.advance(100);
     for v in ["c_a", "c_b"] {
-        assert_eq!(datas(&p.r, v), vec![json!({"pointer": [1, 2]})], "{v}");
+        assert_eq!(broadcasts(&p.r, v), vec![json!({"pointer": [1, 2]})], "{v}");
     }
 }
 
@@ -259,8 +249,21 @@ fn p18_a_relay_that_missed_updates_reconnects_and_viewers_see_no_gap() {
     assert!(p.r.closed.is_empty(), "the viewer stayed connected");
 }
 
-#[test]
-fn p18_a_viewers_message_during_a_reconnection_waits_for_the_new_connection() {
+/// The `data` of every broadcast `id` got on `h`, loose or in `updates` frames, in order.
+fn broadcasts(h: &Host, id: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for f in h.got(id) {
+        match f["type"].as_str() {
+            Some("broadcast") => out.push(f["data"].clone()),
+            Some("updates") => out.extend(f["broadcasts"].as_array().into_iter().flatten().map(|b| b["data"].clone())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Drops the relay's upstream, lets `c_v` send `messages`, reconnects; what the writer got.
+fn said_while_down(messages: impl IntoIterator<Item = Value>) -> Vec<Value> {
     let mut p = Pair::new(limits());
     p.viewer("c_v", None).unwrap();
     p.advance(1000);
@@ -268,7 +271,9 @@ fn p18_a_viewers_message_during_a_reconnection_waits_for_the_new_connection() {
     p.s.close(RELAY);
     let (fx, _) = p.relay.on_upstream_closed(&mut p.r.room, 1006, p.r.now);
     p.r.run(fx);
-    p.viewer_frame("c_v", &json!({"type": "broadcast", "data": {"hand": 1}}).to_string());
+    for data in messages {
+        p.viewer_frame("c_v", &json!({"type": "broadcast", "data": data}).to_string());
+    }
     p.advance(100);
     assert!(p.r.upstream.is_empty(), "nothing sent into a connection that is gone");
     let since = p.relay.since();
@@ -277,9 +282,26 @@ fn p18_a_viewers_message_during_a_reconnection_waits_for_the_new_connection() {
     p.s.run(fx);
     p.pump();
     p.advance(100);
-    let got: Vec<Value> =
-        p.s.got("c_w").into_iter().filter(|f| f["type"] == "broadcast").map(|f| f["data"].clone()).collect();
+    broadcasts(&p.s, "c_w")
+}
+
+#[test]
+fn p18_a_viewers_message_during_a_reconnection_waits_for_the_new_connection() {
+    let got = said_while_down([json!({"hand": 1})]);
     assert_eq!(got, vec![json!({"hand": 1})], "it reached the presenter once, after the reconnection");
+}
+
+#[test]
+fn p18_a_long_reconnection_keeps_the_newest_1024_messages_or_1_mib() {
+    let got = said_while_down((0..1100).map(|i| json!({"i": i})));
+    let want: Vec<Value> = (76..1100).map(|i| json!({"i": i})).collect();
+    assert_eq!(got, want, "the newest 1,024, in order");
+    let big = "x".repeat(60_000);
+    let got = said_while_down((0..30).map(|i| json!({"i": i, "pad": big})));
+    let kept: Vec<u64> = got.iter().filter_map(|d| d["i"].as_u64()).collect();
+    assert_eq!(kept.last(), Some(&29), "the newest is kept");
+    assert!(kept.len() < 18 && kept.len() > 10, "about 1 MiB of 60 KB messages: {kept:?}");
+    assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "a run of the newest: {kept:?}");
 }
 
 #[test]

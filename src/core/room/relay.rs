@@ -82,7 +82,7 @@ impl Room {
         }
         if let Some(data) = upstream {
             let (from, address, to) = (from.to_owned(), address.to_owned(), to.map(str::to_owned));
-            self.queue_upstream(RelayedMessage { from, address, to, data, volatile }, now, fx);
+            self.queue_upstream(RelayedMessage { from, address, to, data, volatile }, text.len(), now, fx);
             return Ok(0);
         }
         let item = Item { text, kind: ItemKind::Broadcast { from: from.to_owned(), volatile } };

@@ -4,7 +4,7 @@
 //! rate instead of a join and a leave per viewer. On a relay's side of the same room, its
 //! viewers are counted, not announced, and their messages go upstream once per tick.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +17,8 @@ use crate::core::protocol::ServerFrame;
 
 /// Relay side: viewers' messages held at most while the upstream connection is down.
 const MAX_OUTGOING: usize = 1024;
+/// Relay side: and at most this many bytes of them (as broadcast frames).
+const MAX_OUTGOING_BYTES: usize = 1 << 20;
 
 /// What a relay's upstream connection sends the session object (P18).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,7 +137,9 @@ pub(super) struct Viewers {
     upstream_total: usize,
     /// Relay side: viewers' messages waiting for the tick (or, while it is down, for the
     /// upstream connection) to go upstream.
-    outgoing: Vec<RelayedMessage>,
+    outgoing: VecDeque<(RelayedMessage, usize)>,
+    /// Relay side: the bytes of `outgoing`, as broadcast frames.
+    outgoing_bytes: usize,
     /// Relay side: whether the upstream connection is open (between a welcome and its end).
     upstream_open: bool,
     /// Relay side: viewers admitted since the relay started.
@@ -256,20 +260,25 @@ impl Room {
         self.viewers.upstream_open = false;
         if !keep {
             self.viewers.outgoing.clear();
+            self.viewers.outgoing_bytes = 0;
         }
     }
 
-    /// Relay side: a viewer's broadcast waits for the tick to go upstream with the others; at
-    /// most `MAX_OUTGOING` wait (a long reconnection drops the oldest, logged).
-    pub(super) fn queue_upstream(&mut self, m: RelayedMessage, now: i64, fx: &mut Effects) {
-        if self.viewers.outgoing.is_empty() {
+    /// Relay side: a viewer's broadcast (`bytes` as a frame) waits for the tick to go upstream
+    /// with the others. At most `MAX_OUTGOING` messages and `MAX_OUTGOING_BYTES` wait: a long
+    /// reconnection drops the oldest, logged.
+    pub(super) fn queue_upstream(&mut self, m: RelayedMessage, bytes: usize, now: i64, fx: &mut Effects) {
+        let v = &mut self.viewers;
+        if v.outgoing.is_empty() {
             fx.push(Effect::TickAt(now.saturating_add(self.config.tick_ms)));
         }
-        if self.viewers.outgoing.len() >= MAX_OUTGOING {
-            let dropped = self.viewers.outgoing.remove(0);
+        v.outgoing.push_back((m, bytes));
+        v.outgoing_bytes = v.outgoing_bytes.saturating_add(bytes);
+        while v.outgoing.len() > MAX_OUTGOING || (v.outgoing_bytes > MAX_OUTGOING_BYTES && v.outgoing.len() > 1) {
+            let Some((dropped, size)) = v.outgoing.pop_front() else { break };
+            v.outgoing_bytes = v.outgoing_bytes.saturating_sub(size);
             fx.push(Effect::Log(format!("relay: upstream down, message from {} dropped", dropped.from)));
         }
-        self.viewers.outgoing.push(m);
     }
 
     /// Relay side: the waiting viewers' messages go up as one frame, if the connection is open.
@@ -277,7 +286,8 @@ impl Room {
         if self.viewers.outgoing.is_empty() || !self.viewers.upstream_open {
             return;
         }
-        let messages = std::mem::take(&mut self.viewers.outgoing);
+        let messages = std::mem::take(&mut self.viewers.outgoing).into_iter().map(|(m, _)| m).collect();
+        self.viewers.outgoing_bytes = 0;
         let frame = RelayFrame::Relayed { messages };
         fx.push(Effect::Upstream(serde_json::to_string(&frame).unwrap_or_default()));
     }
