@@ -36,14 +36,17 @@ pub struct Relay {
     mirror: Option<Mirror>,
     /// Whether the copy has its recent updates (the `history` after a snapshot welcome).
     seeded: bool,
-    parts: Vec<String>,
+    /// A long frame's parts so far, joined as they come (P16).
+    partial: String,
+    /// The `seq` of the next part.
+    next_part: u64,
     limits: Limits,
 }
 
 impl Relay {
     /// A relay with no copy yet.
     pub fn new(limits: Limits) -> Relay {
-        Relay { mirror: None, seeded: false, parts: Vec::new(), limits }
+        Relay { mirror: None, seeded: false, partial: String::new(), next_part: 0, limits }
     }
 
     /// The version to resume from when reconnecting (none: a snapshot is needed).
@@ -70,7 +73,8 @@ impl Relay {
     pub fn forget(&mut self) {
         self.mirror = None;
         self.seeded = false;
-        self.parts.clear();
+        self.partial = String::new();
+        self.next_part = 0;
     }
 
     /// One text frame from upstream.
@@ -93,17 +97,21 @@ impl Relay {
     fn apply(&mut self, room: &mut Room, frame: UpstreamFrame, now: i64, fx: &mut Effects) -> Next {
         match frame {
             UpstreamFrame::Part { seq, last, data } => {
-                if seq as usize != self.parts.len() {
-                    self.parts.clear();
+                if seq != self.next_part {
+                    self.partial = String::new();
+                    self.next_part = 0;
                     fx.push(Effect::Log(format!("relay: part {seq} out of sequence")));
                     return Next::Reconnect;
                 }
-                self.parts.push(data);
+                self.partial.push_str(&data);
+                drop(data);
                 if !last {
+                    self.next_part += 1;
                     return Next::Continue;
                 }
-                let whole = std::mem::take(&mut self.parts).concat();
-                match UpstreamFrame::parse(&whole) {
+                self.next_part = 0;
+                // The joined frame moves into the welcome, which reads its state in place.
+                match UpstreamFrame::parse_owned(std::mem::take(&mut self.partial)) {
                     Ok(frame) => self.apply(room, frame, now, fx),
                     Err(e) => {
                         fx.push(Effect::Log(format!("relay: joined parts unreadable: {e}")));

@@ -1,6 +1,9 @@
 //! Reading what the session object sends a relay's upstream connection: only what the relay
 //! needs from each frame, with the frame's text kept as it came (viewers get the same frames).
-//! A welcome's state is read as raw text and parsed straight into the copy's tree.
+//! A welcome's state is read as raw text and parsed straight into the copy's tree; a welcome
+//! put together from parts keeps that text where it is, in the joined frame, not in a copy.
+
+use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -16,11 +19,25 @@ pub struct WelcomeIn {
     /// Time of its last write.
     pub updated_at: i64,
     /// The state's JSON text, for a snapshot.
-    pub state: Option<Box<RawValue>>,
+    pub state: Option<StateText>,
     /// The missed updates as (version, frame), for a resume.
     pub ops: Vec<(u64, String)>,
     /// Everyone announced on the session.
     pub presence: Vec<PresenceEntry>,
+}
+
+/// A welcome's state as JSON text: a range of the frame it came in, which it keeps.
+#[derive(Debug)]
+pub struct StateText {
+    frame: String,
+    range: Range<usize>,
+}
+
+impl StateText {
+    /// The state's JSON text.
+    pub fn get(&self) -> &str {
+        self.frame.get(self.range.clone()).unwrap_or_default()
+    }
 }
 
 /// One frame from the session object.
@@ -117,9 +134,29 @@ struct Fields<'a> {
 impl UpstreamFrame {
     /// Reads one frame's text.
     pub fn parse(text: &str) -> Result<UpstreamFrame, String> {
+        let (mut frame, state) = UpstreamFrame::read(text)?;
+        if let (UpstreamFrame::Welcome(w), Some(range)) = (&mut frame, state) {
+            let json = text.get(range).unwrap_or_default().to_owned();
+            w.state = Some(StateText { range: 0..json.len(), frame: json });
+        }
+        Ok(frame)
+    }
+
+    /// Reads one frame's text, which a welcome keeps for its state instead of copying it
+    /// (a welcome joined from parts can be tens of MB).
+    pub fn parse_owned(text: String) -> Result<UpstreamFrame, String> {
+        let (mut frame, state) = UpstreamFrame::read(&text)?;
+        if let (UpstreamFrame::Welcome(w), Some(range)) = (&mut frame, state) {
+            w.state = Some(StateText { frame: text, range });
+        }
+        Ok(frame)
+    }
+
+    /// The frame, and where in `text` a welcome's state is (its `state` is left empty).
+    fn read(text: &str) -> Result<(UpstreamFrame, Option<Range<usize>>), String> {
         let f: Fields = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let need = |what: &str| format!("{} frame without {what}", f.ty);
-        Ok(match f.ty.as_str() {
+        let frame = match f.ty.as_str() {
             "welcome" | "history" => {
                 let mut ops = Vec::new();
                 for raw in f.ops.unwrap_or_default() {
@@ -129,19 +166,25 @@ impl UpstreamFrame {
                     }
                 }
                 if f.ty == "history" {
-                    return Ok(UpstreamFrame::History(ops));
+                    return Ok((UpstreamFrame::History(ops), None));
                 }
                 let presence: Vec<PresenceEntry> = match f.presence {
                     Some(p) => serde_json::from_value(p).map_err(|e| e.to_string())?,
                     None => Vec::new(),
                 };
-                UpstreamFrame::Welcome(WelcomeIn {
+                let welcome = WelcomeIn {
                     version: f.version.ok_or_else(|| need("version"))?,
                     updated_at: f.updated_at.unwrap_or(0),
-                    state: f.state.map(RawValue::to_owned),
+                    state: None,
                     ops,
                     presence,
-                })
+                };
+                // The raw state is a slice of `text`: its place, not a copy.
+                let state = f.state.map(|raw| {
+                    let start = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+                    start..start + raw.get().len()
+                });
+                return Ok((UpstreamFrame::Welcome(welcome), state));
             }
             "update" => UpstreamFrame::Update { version: f.version.ok_or_else(|| need("version"))?, text: text.into() },
             "updates" => {
@@ -183,6 +226,37 @@ impl UpstreamFrame {
                 _ => UpstreamFrame::Ignored,
             },
             _ => UpstreamFrame::Ignored,
-        })
+        };
+        Ok((frame, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UpstreamFrame;
+
+    const WELCOME: &str = r#"{"type":"welcome","version":7,"updatedAt":5,"state":{"a":[1,"x\"y"],"b":{}},"presence":[]}"#;
+
+    fn state_of(frame: &UpstreamFrame) -> &str {
+        match frame {
+            UpstreamFrame::Welcome(w) => w.state.as_ref().map_or("", |s| s.get()),
+            other => panic!("not a welcome: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn p16_a_welcomes_state_is_read_exactly_whether_the_frame_is_borrowed_or_owned() {
+        let want = r#"{"a":[1,"x\"y"],"b":{}}"#;
+        assert_eq!(state_of(&UpstreamFrame::parse(WELCOME).unwrap()), want);
+        assert_eq!(state_of(&UpstreamFrame::parse_owned(WELCOME.to_owned()).unwrap()), want);
+    }
+
+    #[test]
+    fn p16_a_welcome_joined_from_parts_keeps_its_state_in_place_not_in_a_copy() {
+        let text = WELCOME.to_owned();
+        let (start, end) = (text.as_ptr() as usize, text.as_ptr() as usize + text.len());
+        let frame = UpstreamFrame::parse_owned(text).unwrap();
+        let at = state_of(&frame).as_ptr() as usize;
+        assert!(start < at && at < end, "the state is a slice of the frame that came in");
     }
 }
