@@ -103,5 +103,9 @@ fn main() {
     println!("state: {:.1} MiB as JSON; its tree: {:.2} x", size / (1 << 20) as f64, x(tree_bytes));
     println!("peak heap while parsing the state alone: {:.2} x", x(kept));
     println!("peak heap for a welcome in parts, as before: {:.2} x", x(before));
-    println!("peak heap for a welcome in parts, now:       {:.2} x ({:.2} of before)", x(now), now as f64 / before as f64);
+    println!(
+        "peak heap for a welcome in parts, now:       {:.2} x ({:.2} of before)",
+        x(now),
+        now as f64 / before as f64
+    );
 }

@@ -188,6 +188,20 @@ pub fn recent_ops(store: &impl SessionStore, record: &SessionRecord, limits: &Li
     Ok(keep)
 }
 
+/// Stored update frames as they go into a `welcome` or a `history` frame: verbatim.
+fn stored_frames(frames: Vec<String>) -> Result<Vec<Box<RawValue>>, ApiError> {
+    frames
+        .into_iter()
+        .map(RawValue::from_string)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(format!("stored op is not json: {e}")))
+}
+
+/// The `history` frame a relay gets after its welcome: the stored update frames `ops` (P18).
+pub fn history_frame(ops: Vec<String>) -> Result<String, ApiError> {
+    Ok(ServerFrame::History { ops: stored_frames(ops)? }.to_json())
+}
+
 /// Builds the `welcome` frame for a new connection (or an SSE stream); a snapshot's state is
 /// written out only when the frame is sent.
 pub fn welcome_frame(
@@ -200,14 +214,7 @@ pub fn welcome_frame(
 ) -> Result<FrameText, ApiError> {
     let (resume, state, ops) = match plan {
         ResumePlan::Snapshot => (Resume::Snapshot, Some(record.readable()?.root.clone()), None),
-        ResumePlan::Ops(frames) => {
-            let raw = frames
-                .into_iter()
-                .map(RawValue::from_string)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::Internal(format!("stored op is not json: {e}")))?;
-            (Resume::Ops, None, Some(raw))
-        }
+        ResumePlan::Ops(frames) => (Resume::Ops, None, Some(stored_frames(frames)?)),
     };
     let text = ServerFrame::Welcome(Welcome {
         protocol: PROTOCOL_VERSION,

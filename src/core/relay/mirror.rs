@@ -87,10 +87,7 @@ impl Mirror {
         replay(&mut self.record, frame, &self.limits)?;
         self.ops.push_back((version, frame.to_owned()));
         self.ops_bytes += frame.len() as u64;
-        while self.ops.len() as u64 > self.limits.oplog_max_ops || self.ops_bytes > self.limits.oplog_max_bytes {
-            let Some((_, old)) = self.ops.pop_front() else { break };
-            self.ops_bytes -= old.len() as u64;
-        }
+        self.trim_window();
         Ok(Applied::Next)
     }
 
@@ -103,6 +100,11 @@ impl Mirror {
         }
         self.ops_bytes = ops.iter().map(|(_, f)| f.len() as u64).sum();
         self.ops = ops.into();
+        self.trim_window();
+    }
+
+    /// Drops the oldest kept updates beyond the resume window (`OPLOG_MAX_OPS`, `OPLOG_MAX_BYTES`).
+    fn trim_window(&mut self) {
         while self.ops.len() as u64 > self.limits.oplog_max_ops || self.ops_bytes > self.limits.oplog_max_bytes {
             let Some((_, old)) = self.ops.pop_front() else { break };
             self.ops_bytes -= old.len() as u64;

@@ -234,30 +234,22 @@ impl Relay {
     }
 
     /// The upstream connection closed with `code`: the session or the key ended (4004, 4003),
-    /// or the relay reconnects.
+    /// or the relay reconnects (any other code; 1006 for a connection that ended without a
+    /// close frame), its viewers' messages waiting for the new connection.
     pub fn on_upstream_closed(&mut self, room: &mut Room, code: u16, now: i64) -> (Effects, Next) {
-        match code {
+        let (fx, next) = match code {
             close::SESSION_ENDED => {
                 self.forget();
-                room.upstream_down(false);
                 (room.on_session_ended(), Next::Stop)
             }
             close::KEY_ROTATED => {
                 self.forget();
-                room.upstream_down(false);
                 (room.on_key_rotated(now), Next::Stop)
             }
-            _ => {
-                room.upstream_down(true);
-                (Effects::default(), Next::Reconnect)
-            }
-        }
-    }
-
-    /// The upstream connection failed without a close frame: the relay reconnects, and its
-    /// viewers' messages wait for the new connection.
-    pub fn on_upstream_failed(&mut self, room: &mut Room) {
-        room.upstream_down(true);
+            _ => (Effects::default(), Next::Reconnect),
+        };
+        room.upstream_down(next == Next::Reconnect);
+        (fx, next)
     }
 
     /// The upstream could not be reached for good (the session is gone): viewers are told.

@@ -235,7 +235,8 @@ impl UpstreamFrame {
 mod tests {
     use super::UpstreamFrame;
 
-    const WELCOME: &str = r#"{"type":"welcome","version":7,"updatedAt":5,"state":{"a":[1,"x\"y"],"b":{}},"presence":[]}"#;
+    const WELCOME: &str =
+        r#"{"type":"welcome","version":7,"updatedAt":5,"state":{"a":[1,"x\"y"],"b":{}},"presence":[]}"#;
 
     fn state_of(frame: &UpstreamFrame) -> &str {
         match frame {

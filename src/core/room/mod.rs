@@ -38,7 +38,7 @@ use super::incoming::{RateWindow, WriteRequest};
 use super::keys::Role;
 use super::limits::Limits;
 use super::protocol::{PresenceEntry, PresenceEvent, ServerFrame};
-use super::session::WriteOutcome;
+use super::session::{history_frame, WriteOutcome};
 use outbox::{Audience, Item, ItemKind, Outbox};
 use viewers::Viewers;
 
@@ -204,13 +204,13 @@ impl Room {
                 }
                 let welcome = store.welcome(since, info.id.as_str(), info.role, presence, now)?;
                 // A relay keeps the recent updates too, to answer resumes (P18).
-                let history = if is_relay { Some(store.history()?) } else { None };
+                let history = if is_relay { Some(history_frame(store.history()?)?) } else { None };
                 fx.push(Effect::Welcome { conn: info.id.clone(), frame: welcome });
                 let id = info.id.clone();
                 let relay = info.relay;
                 self.admit(info, Value::Null);
-                if let Some(ops) = history {
-                    fx.reply(&id, history_frame(&ops), "history");
+                if let Some(frame) = history {
+                    fx.reply(&id, frame, "history");
                 }
                 match relay {
                     Some(k) => self.relay_connected(k, 0, true, now, &mut fx),
@@ -333,11 +333,6 @@ impl Room {
             fx.push(Effect::Answer(id));
         }
     }
-}
-
-/// The `history` frame a relay gets after its welcome: the stored update frames, as stored.
-fn history_frame(ops: &[String]) -> String {
-    format!("{{\"type\":\"history\",\"ops\":[{}]}}", ops.join(","))
 }
 
 /// A `presence` frame about `client` as a stream item.

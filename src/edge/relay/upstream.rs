@@ -15,12 +15,16 @@ use super::{Link, Shared};
 use crate::core::error::ApiError;
 use crate::core::keys::constant_time_eq;
 use crate::core::relay::Next;
+use crate::core::room::Effects;
 use crate::edge::contract::{Op, HEADER_RELAY, HEADER_SECRET, HEADER_SESSION_ID};
 use crate::edge::host::now_ms;
 use crate::edge::respond::OrInternal;
 
 /// Attempts to reach the session before the viewers are sent away.
 const MAX_ATTEMPTS: u32 = 5;
+
+/// The code of a connection that ended without a close frame (an error, or its end).
+const ABNORMAL: u16 = 1006;
 
 /// Resolves once the relay holds a copy of the session, connecting upstream with `link` if
 /// no connection is open. A viewer with another secret than the open connection's waits for
@@ -175,14 +179,11 @@ async fn pump(shared: &Shared, ws: &WebSocket) -> Next {
                 if c.code() != 1000 {
                     worker::console_warn!("relay: upstream closed {} {}", c.code(), c.reason());
                 }
-                let mut room = shared.host.room.borrow_mut();
-                let (fx, next) = shared.relay.borrow_mut().on_upstream_closed(&mut room, c.code(), now_ms());
-                (fx, if next == Next::Continue { Next::Reconnect } else { next })
+                closed(shared, c.code())
             }
             Err(e) => {
                 worker::console_error!("relay: upstream error: {e:?}");
-                shared.relay.borrow_mut().on_upstream_failed(&mut shared.host.room.borrow_mut());
-                (Default::default(), Next::Reconnect)
+                closed(shared, ABNORMAL)
             }
         };
         shared.host.run(fx);
@@ -198,6 +199,13 @@ async fn pump(shared: &Shared, ws: &WebSocket) -> Next {
         }
     }
     shared.host.upstream.borrow_mut().take();
-    shared.relay.borrow_mut().on_upstream_failed(&mut shared.host.room.borrow_mut());
-    Next::Reconnect
+    let (fx, next) = closed(shared, ABNORMAL);
+    shared.host.run(fx);
+    next
+}
+
+/// The connection ended with `code`: what the copy and the viewers make of it.
+fn closed(shared: &Shared, code: u16) -> (Effects, Next) {
+    let mut room = shared.host.room.borrow_mut();
+    shared.relay.borrow_mut().on_upstream_closed(&mut room, code, now_ms())
 }
